@@ -1,0 +1,45 @@
+"""The one Settings object. Values come from arguments, then VERIOT_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_CLOCK_SKEW_S = 300.0
+DEFAULT_CHECKPOINT_INTERVAL_S = 1.0
+DEFAULT_ANCHOR_INTERVAL_S = 5.0
+DEFAULT_PORT = 8080
+
+
+class Settings(BaseSettings):
+    """Configuration of one veriot service. Immutable once built."""
+
+    model_config = SettingsConfigDict(env_prefix="VERIOT_", frozen=True, extra="forbid")
+
+    data_dir: Path = Path("veriot-data")
+    db: str | None = None
+    """Store URL: None or sqlite:///path for SQLite in data_dir; postgresql://... for PostgreSQL."""
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S
+    checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S
+    anchor_interval_s: float = DEFAULT_ANCHOR_INTERVAL_S
+    chain: str | None = None
+    """None for the embedded chain in data_dir, or an Ethereum JSON-RPC URL."""
+    chain_key: Path | None = None
+    mqtt: str | None = None
+    verify_threads: int = 0
+    """Signature verification threads; 0 means one per CPU core."""
+
+    @property
+    def sqlite_path(self) -> Path:
+        if self.db and self.db.startswith("sqlite:///"):
+            return Path(self.db.removeprefix("sqlite:///"))
+        return self.data_dir / "veriot.db"
+
+    @property
+    def log_key_path(self) -> Path:
+        return self.data_dir / "log.key"

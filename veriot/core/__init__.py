@@ -1,0 +1,1 @@
+"""Pure value types and errors shared by every veriot package. No I/O, no veriot imports."""

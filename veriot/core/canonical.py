@@ -1,0 +1,166 @@
+"""The canonical byte encodings that signatures and the log commit to.
+
+Specified in docs/wire-format.md (with test vectors in tests/vectors/wire/) so that a
+device in C can produce the same bytes. Every integer is big-endian; every string is
+UTF-8 with a 2-byte length prefix (`str16`); floats are IEEE 754 binary64.
+
+    reading message = "veriot.reading.v1\\n" str16(device) u64(seq) u16(n)
+                      n * ( str16(name) str16(unit) f64(value) f64(time) )
+    batch message   = "veriot.batch.v1\\n" str16(device) u32(size) root[32]
+    reading leaf    = u8(1) auth message
+        auth        = u8(1) signature[64]                         (own signature)
+                    | u8(2) root[32] u32(size) signature[64]       (batch signature)
+    checkpoint body = "veriot.checkpoint.v1\\n" str16(log_id) u64(size) root[32] f64(timestamp)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import struct
+
+from veriot.core.errors import DecodeError, InputError
+from veriot.core.types import EntryKind, Reading, Record, SignedReading
+
+READING_DOMAIN = b"veriot.reading.v1\n"
+BATCH_DOMAIN = b"veriot.batch.v1\n"
+CHECKPOINT_DOMAIN = b"veriot.checkpoint.v1\n"
+
+AUTH_SIGNATURE = 1
+AUTH_BATCH = 2
+
+MAX_RECORDS = 256
+MAX_NAME_BYTES = 64
+MAX_UNIT_BYTES = 16
+MAX_DEVICE_BYTES = 128
+MAX_BATCH_SIZE = 2**16
+SIGNATURE_BYTES = 64
+HASH_BYTES = 32
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-:./_]*\Z")
+"""SenML names (RFC 8428 section 4.5.1): start alphanumeric, then A-Z a-z 0-9 - : . / _"""
+
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_F64X2 = struct.Struct(">dd")
+_F64 = struct.Struct(">d")
+
+
+def _str16(value: str, limit: int, what: str) -> bytes:
+    raw = value.encode()
+    if len(raw) > limit:
+        raise InputError(f"{what} is {len(raw)} bytes; at most {limit} allowed")
+    return _U16.pack(len(raw)) + raw
+
+
+def check_record(record: Record) -> None:
+    """Raises InputError unless the record can be encoded canonically."""
+    if not NAME_PATTERN.match(record.name):
+        raise InputError(f"record name {record.name!r} is not a valid SenML name")
+    if not math.isfinite(record.value):
+        raise InputError(f"record {record.name!r} has a non-finite value")
+    if not math.isfinite(record.time) or record.time < 0:
+        raise InputError(f"record {record.name!r} has an invalid time {record.time!r}")
+
+
+def reading_message(reading: Reading) -> bytes:
+    """The bytes a device signs for one reading. Raises InputError for unencodable input."""
+    records = reading.records
+    if not 1 <= len(records) <= MAX_RECORDS:
+        raise InputError(f"a reading has 1 to {MAX_RECORDS} records; got {len(records)}")
+    if not 0 <= reading.seq < 2**63:
+        raise InputError(f"sequence number {reading.seq} is outside 0 .. 2**63-1")
+    parts = [
+        READING_DOMAIN,
+        _str16(reading.device, MAX_DEVICE_BYTES, "device id"),
+        _U64.pack(reading.seq),
+        _U16.pack(len(records)),
+    ]
+    for record in records:
+        check_record(record)
+        parts.append(_str16(record.name, MAX_NAME_BYTES, "record name"))
+        parts.append(_str16(record.unit, MAX_UNIT_BYTES, "record unit"))
+        parts.append(_F64X2.pack(record.value, record.time))
+    return b"".join(parts)
+
+
+def reading_id(message: bytes) -> str:
+    """A reading's id: the hex SHA-256 of its canonical message."""
+    return hashlib.sha256(message).hexdigest()
+
+
+def batch_message(device: str, size: int, root: bytes) -> bytes:
+    """The bytes a device signs for a batch of `size` readings whose RFC 9162 root is `root`."""
+    if not 1 <= size <= MAX_BATCH_SIZE:
+        raise InputError(f"a batch has 1 to {MAX_BATCH_SIZE} readings; got {size}")
+    if len(root) != HASH_BYTES:
+        raise InputError(f"a batch root is {HASH_BYTES} bytes; got {len(root)}")
+    return BATCH_DOMAIN + _str16(device, MAX_DEVICE_BYTES, "device id") + _U32.pack(size) + root
+
+
+def reading_leaf(signed: SignedReading, message: bytes | None = None) -> bytes:
+    """The log leaf data of an accepted reading. `message` may be passed when already built."""
+    if message is None:
+        message = reading_message(signed.reading)
+    if signed.batch is not None:
+        b = signed.batch
+        auth = bytes((AUTH_BATCH,)) + b.root + _U32.pack(b.size) + b.signature
+    elif signed.signature is not None:
+        auth = bytes((AUTH_SIGNATURE,)) + signed.signature
+    else:
+        raise InputError("a signed reading needs a signature or a batch authentication")
+    return bytes((EntryKind.READING,)) + auth + message
+
+
+def checkpoint_body(log_id: str, size: int, root: bytes, timestamp: float) -> bytes:
+    """The bytes the log key signs for a checkpoint."""
+    if len(root) != HASH_BYTES:
+        raise InputError(f"a root is {HASH_BYTES} bytes; got {len(root)}")
+    return (
+        CHECKPOINT_DOMAIN
+        + _str16(log_id, MAX_DEVICE_BYTES, "log id")
+        + _U64.pack(size)
+        + root
+        + _F64.pack(timestamp)
+    )
+
+
+class _Cursor:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def take(self, n: int) -> bytes:
+        end = self.pos + n
+        if end > len(self.data):
+            raise DecodeError(f"truncated: need {n} bytes at offset {self.pos}")
+        chunk = self.data[self.pos : end]
+        self.pos = end
+        return chunk
+
+    def str16(self) -> str:
+        (n,) = _U16.unpack(self.take(2))
+        try:
+            return self.take(n).decode()
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"invalid UTF-8 at offset {self.pos - n}") from exc
+
+
+def parse_reading_message(message: bytes) -> Reading:
+    """Inverse of reading_message. Raises DecodeError."""
+    c = _Cursor(message)
+    if c.take(len(READING_DOMAIN)) != READING_DOMAIN:
+        raise DecodeError("not a veriot reading message (bad domain prefix)")
+    device = c.str16()
+    (seq,) = _U64.unpack(c.take(8))
+    (n,) = _U16.unpack(c.take(2))
+    records = []
+    for _ in range(n):
+        name = c.str16()
+        unit = c.str16()
+        value, time = _F64X2.unpack(c.take(16))
+        records.append(Record(name=name, value=value, time=time, unit=unit))
+    if c.pos != len(message):
+        raise DecodeError(f"{len(message) - c.pos} trailing bytes after the reading")
+    return Reading(device=device, seq=seq, records=tuple(records))
