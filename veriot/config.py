@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -22,16 +23,16 @@ class Settings(BaseSettings):
     db: str | None = None
     """Store URL: None or sqlite:///path for SQLite in data_dir; postgresql://... for PostgreSQL."""
     host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S
-    checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S
-    anchor_interval_s: float = DEFAULT_ANCHOR_INTERVAL_S
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
+    max_clock_skew_s: float = Field(default=DEFAULT_MAX_CLOCK_SKEW_S, ge=0)
+    checkpoint_interval_s: float = Field(default=DEFAULT_CHECKPOINT_INTERVAL_S, gt=0)
+    anchor_interval_s: float = Field(default=DEFAULT_ANCHOR_INTERVAL_S, gt=0)
     chain: str | None = None
     """None for the embedded chain in data_dir, or an Ethereum JSON-RPC URL."""
     chain_key: Path | None = None
     mqtt: str | None = None
-    verify_threads: int = 0
+    verify_threads: int = Field(default=0, ge=0)
     """Signature verification threads; 0 means one per CPU core."""
 
     @property

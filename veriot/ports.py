@@ -122,3 +122,133 @@ class Store(DeviceStore, LogStore, ReadingStore, EventStore, ApiKeyStore, Protoc
     """The whole store port. Adapters: storage/memory, storage/sqlite, storage/postgres."""
 
     def close(self) -> None: ...
+
+
+# --- Chain ---------------------------------------------------------------------------------
+# The EVM chain is the source of truth for which devices may write and the public witness of
+# the log. Adapters: veriot/chain/web3_client.py (any JSON-RPC node) and
+# veriot/chain/embedded.py (an in-process chain journaled in the data directory).
+
+
+@dataclass(frozen=True, slots=True)
+class TxReceipt:
+    """A mined transaction: its 0x-hex hash, block number, block timestamp and gas used."""
+
+    tx_hash: str
+    block: int
+    timestamp: int
+    gas_used: int
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A checkpoint of log `log_id` anchored on chain `chain_id` by contract `contract`:
+    at `size` leaves the log's root was `root`; `timestamp` is the checkpoint's time
+    (seconds, millisecond precision) and `block` the block that holds transaction `tx_hash`."""
+
+    chain_id: int
+    contract: str
+    tx_hash: str
+    block: int
+    size: int
+    root: bytes
+    timestamp: float
+    log_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainDevice:
+    """A device as the registry contract records it; times are block timestamps.
+
+    `public_key` is the key in force at the time asked for (see ChainClient.device_at);
+    `key_since` when it took effect."""
+
+    did: str
+    public_key: bytes
+    device_type: str
+    metadata_hash: bytes
+    registered_at: float
+    key_since: float
+    revoked_at: float | None = None
+
+    def active_at(self, when: float) -> bool:
+        return self.registered_at <= when and (self.revoked_at is None or when < self.revoked_at)
+
+
+DEVICE_REGISTERED = "registered"
+KEY_ROTATED = "key_rotated"
+DEVICE_REVOKED = "revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """One registry event. `kind` is DEVICE_REGISTERED, KEY_ROTATED or DEVICE_REVOKED;
+    `public_key` is the new key (empty for a revocation); `time` the block timestamp."""
+
+    kind: str
+    did: str
+    public_key: bytes
+    device_type: str
+    metadata_hash: bytes
+    time: float
+    block: int
+    tx_hash: str
+    log_index: int
+
+
+class ChainClient(Protocol):
+    """An EVM chain holding a DeviceRegistry and a LogAnchor contract.
+
+    Every method raises veriot.core.errors.ChainError (subclasses in veriot.chain.errors)
+    when the node fails or refuses; write methods block until the transaction is mined.
+    """
+
+    @property
+    def registry_address(self) -> str: ...
+
+    @property
+    def anchor_address(self) -> str: ...
+
+    def chain_id(self) -> int: ...
+
+    def block_number(self) -> int: ...
+
+    def register_device(
+        self, did: str, public_key: bytes, device_type: str, metadata_hash: bytes
+    ) -> TxReceipt:
+        """Requires a 32-byte key and 32-byte metadata hash. Reverts (ChainError) when the
+        did is already registered."""
+        ...
+
+    def rotate_key(self, did: str, public_key: bytes) -> TxReceipt: ...
+
+    def revoke_device(self, did: str) -> TxReceipt: ...
+
+    def get_device(self, did: str) -> ChainDevice | None:
+        """The device's current record, or None when it was never registered."""
+        ...
+
+    def device_at(self, did: str, when: float) -> ChainDevice | None:
+        """The device's record with the key in force at `when` (from the registry's events),
+        or None when it was never registered."""
+        ...
+
+    def device_events(self, from_block: int, to_block: int | None = None) -> list[DeviceEvent]:
+        """Registry events in blocks from_block..to_block (inclusive; None = latest), in
+        chain order."""
+        ...
+
+    def anchor(self, log_id: str, size: int, root: bytes, timestamp: float) -> Anchor:
+        """Anchors a checkpoint. Requires size greater than the latest anchored size of
+        the log (the contract reverts otherwise) and a 32-byte root."""
+        ...
+
+    def latest_anchor(self, log_id: str) -> Anchor | None: ...
+
+    def anchor_at(self, log_id: str, size: int) -> Anchor | None: ...
+
+    def list_anchors(self, log_id: str, from_block: int = 0) -> list[Anchor]:
+        """Every anchor of the log from its contract's events, oldest first."""
+        ...
+
+    def close(self) -> None: ...

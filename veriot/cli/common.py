@@ -6,6 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
+from veriot.bootstrap import Node, open_node
+from veriot.config import Settings
+
 DEFAULT_DATA_DIR = Path(os.environ.get("VERIOT_DATA", "veriot-data"))
 
 
@@ -24,3 +27,39 @@ def add_data_option(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_DATA_DIR,
         help="data directory (default: $VERIOT_DATA or ./veriot-data)",
     )
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by commands that build a node: data dir and store URL."""
+    add_data_option(parser)
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="store URL: sqlite:///PATH (default: DATA/veriot.db) or postgresql://...",
+    )
+
+
+def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
+    values: dict[str, object] = {"data_dir": args.data}
+    if getattr(args, "db", None):
+        values["db"] = args.db
+    for name in (
+        "host",
+        "port",
+        "chain",
+        "chain_key",
+        "mqtt",
+        "checkpoint_interval_s",
+        "max_body_bytes",
+        "max_clock_skew_s",
+    ):
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def open_local_node(args: argparse.Namespace) -> Node:
+    """A node on the data directory, for offline commands (no server needed)."""
+    return open_node(settings_from(args))

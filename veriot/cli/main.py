@@ -6,12 +6,25 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from veriot import __version__
 from veriot.cli import common
 from veriot.core.errors import VeriotError
 
 # Each module exposes register(subparsers) and sets `func` on the parsers it adds.
-_MODULES = ("device", "serve", "proofs", "apikey", "simulate", "demo", "ai", "chain", "edge")
+_MODULES = (
+    "device",
+    "serve",
+    "proofs",
+    "apikey",
+    "simulate",
+    "demo",
+    "ai",
+    "chain",
+    "edge",
+    "cluster",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VeriotError as exc:
         print(f"veriot: error: {exc}", file=sys.stderr)
         return 1
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"veriot: error: invalid settings: {problems}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return int(code or 0)

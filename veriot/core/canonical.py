@@ -41,6 +41,11 @@ HASH_BYTES = 32
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-:./_]*\Z")
 """SenML names (RFC 8428 section 4.5.1): start alphanumeric, then A-Z a-z 0-9 - : . / _"""
 
+UNIT_PATTERN = re.compile(r"[!-~]*\Z")
+"""SenML units (RFC 8428 section 12.1 and the secondary registry) are printable ASCII
+without spaces ("Cel", "%RH", "m/s2"); keeping them ASCII makes their byte length their
+character count, so a device in C can check the limit without a UTF-8 library."""
+
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -49,7 +54,10 @@ _F64 = struct.Struct(">d")
 
 
 def _str16(value: str, limit: int, what: str) -> bytes:
-    raw = value.encode()
+    try:
+        raw = value.encode()
+    except UnicodeEncodeError as exc:  # lone surrogates, which JSON can carry
+        raise InputError(f"{what} {value!r} is not valid Unicode text") from exc
     if len(raw) > limit:
         raise InputError(f"{what} is {len(raw)} bytes; at most {limit} allowed")
     return _U16.pack(len(raw)) + raw
@@ -59,6 +67,14 @@ def check_record(record: Record) -> None:
     """Raises InputError unless the record can be encoded canonically."""
     if not NAME_PATTERN.match(record.name):
         raise InputError(f"record name {record.name!r} is not a valid SenML name")
+    if len(record.name) > MAX_NAME_BYTES:  # ASCII by the pattern, so characters are bytes
+        raise InputError(f"record name is {len(record.name)} bytes; at most {MAX_NAME_BYTES}")
+    if not UNIT_PATTERN.match(record.unit):
+        raise InputError(
+            f"record {record.name!r} has unit {record.unit!r}; want printable ASCII, no spaces"
+        )
+    if len(record.unit) > MAX_UNIT_BYTES:
+        raise InputError(f"record unit is {len(record.unit)} bytes; at most {MAX_UNIT_BYTES}")
     if not math.isfinite(record.value):
         raise InputError(f"record {record.name!r} has a non-finite value")
     if not math.isfinite(record.time) or record.time < 0:
@@ -104,6 +120,8 @@ def reading_leaf(signed: SignedReading, message: bytes | None = None) -> bytes:
     """The log leaf data of an accepted reading. `message` may be passed when already built."""
     if message is None:
         message = reading_message(signed.reading)
+    if signed.batch is not None and signed.signature is not None:
+        raise InputError("a signed reading has a signature and a batch authentication; want one")
     if signed.batch is not None:
         b = signed.batch
         auth = bytes((AUTH_BATCH,)) + b.root + _U32.pack(b.size) + b.signature
@@ -118,6 +136,10 @@ def checkpoint_body(log_id: str, size: int, root: bytes, timestamp: float) -> by
     """The bytes the log key signs for a checkpoint."""
     if len(root) != HASH_BYTES:
         raise InputError(f"a root is {HASH_BYTES} bytes; got {len(root)}")
+    if not 0 <= size < 2**64:
+        raise InputError(f"tree size {size} is outside 0 .. 2**64-1")
+    if not math.isfinite(timestamp):
+        raise InputError(f"checkpoint timestamp {timestamp!r} is not finite")
     return (
         CHECKPOINT_DOMAIN
         + _str16(log_id, MAX_DEVICE_BYTES, "log id")
@@ -139,8 +161,10 @@ class _Cursor:
         self.pos = end
         return chunk
 
-    def str16(self) -> str:
+    def str16(self, limit: int, what: str) -> str:
         (n,) = _U16.unpack(self.take(2))
+        if n > limit:
+            raise DecodeError(f"{what} at offset {self.pos - 2} is {n} bytes; at most {limit}")
         try:
             return self.take(n).decode()
         except UnicodeDecodeError as exc:
@@ -152,15 +176,24 @@ def parse_reading_message(message: bytes) -> Reading:
     c = _Cursor(message)
     if c.take(len(READING_DOMAIN)) != READING_DOMAIN:
         raise DecodeError("not a veriot reading message (bad domain prefix)")
-    device = c.str16()
+    device = c.str16(MAX_DEVICE_BYTES, "device id")
     (seq,) = _U64.unpack(c.take(8))
     (n,) = _U16.unpack(c.take(2))
+    if not 1 <= n <= MAX_RECORDS:
+        raise DecodeError(f"a reading has 1 to {MAX_RECORDS} records; got {n}")
     records = []
     for _ in range(n):
-        name = c.str16()
-        unit = c.str16()
+        name = c.str16(MAX_NAME_BYTES, "record name")
+        unit = c.str16(MAX_UNIT_BYTES, "record unit")
         value, time = _F64X2.unpack(c.take(16))
-        records.append(Record(name=name, value=value, time=time, unit=unit))
+        record = Record(name=name, value=value, time=time, unit=unit)
+        try:
+            check_record(record)
+        except InputError as exc:
+            raise DecodeError(str(exc)) from exc
+        records.append(record)
     if c.pos != len(message):
         raise DecodeError(f"{len(message) - c.pos} trailing bytes after the reading")
+    if seq >= 2**63:
+        raise DecodeError(f"sequence number {seq} is outside 0 .. 2**63-1")
     return Reading(device=device, seq=seq, records=tuple(records))

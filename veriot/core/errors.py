@@ -1,23 +1,23 @@
 """The veriot error tree. Every error carries the facts a user needs to act.
 
-    VeriotError
-    ├── InputError (ValueError)          malformed or out-of-range input
-    │   ├── DecodeError                  bytes that do not parse as the wire format says
-    │   └── ClockSkewError               a timestamp too far from the receiver's clock
-    ├── AuthError                        who is speaking cannot be trusted
-    │   ├── SignatureError               a signature that does not verify
-    │   ├── UnknownDeviceError (KeyError)
-    │   └── RevokedDeviceError
-    ├── ConflictError                    state says no
-    │   ├── ReplayError                  the (device, seq) pair is already in the log
-    │   ├── EquivocationError            same (device, seq), different content
-    │   └── DeviceExistsError
-    ├── LedgerError                      the log or a proof is not what it claims
-    │   ├── RootMismatchError            expected and calculated roots differ
-    │   ├── ProofError                   a proof has the wrong shape for its sizes
-    │   └── MissingNodeError (LookupError)
-    ├── StoreError                       the store failed or is inconsistent
-    └── ChainError                       the chain node failed or refused
+VeriotError
+├── InputError (ValueError)          malformed or out-of-range input
+│   ├── DecodeError                  bytes that do not parse as the wire format says
+│   └── ClockSkewError               a timestamp too far from the receiver's clock
+├── AuthError                        who is speaking cannot be trusted
+│   ├── SignatureError               a signature that does not verify
+│   ├── UnknownDeviceError (KeyError)
+│   └── RevokedDeviceError
+├── ConflictError                    state says no
+│   ├── ReplayError                  the (device, seq) pair is already in the log
+│   ├── EquivocationError            same (device, seq), different content
+│   └── DeviceExistsError
+├── LedgerError                      the log or a proof is not what it claims
+│   ├── RootMismatchError            expected and calculated roots differ
+│   ├── ProofError                   a proof has the wrong shape for its sizes
+│   └── MissingNodeError (LookupError)
+├── StoreError                       the store failed or is inconsistent
+└── ChainError                       the chain node failed or refused
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ here is an immutable value; none of them knows how it is stored or sent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -63,7 +63,7 @@ class SignedReading:
     batch: BatchAuth | None = None
 
 
-class DeviceStatus(str, Enum):
+class DeviceStatus(StrEnum):
     ACTIVE = "active"
     REVOKED = "revoked"
 
@@ -155,7 +155,7 @@ class ConsistencyProof:
     hashes: tuple[bytes, ...]
 
 
-class SecurityEventKind(str, Enum):
+class SecurityEventKind(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     WRONG_KEY = "wrong_key"
     REPLAY = "replay"

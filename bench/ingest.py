@@ -1,0 +1,217 @@
+"""End-to-end ingest throughput through the real HTTP service.
+
+Prints, from one run on this machine:
+- the ceiling: Ed25519 verifications/s on all cores (PyNaCl, one process per core);
+- signed readings/s through `veriot serve` with per-reading signatures (batches of 100),
+  and its ratio to the ceiling (target >= 0.85);
+- readings/s with per-batch signatures (one signature per 100 readings; target >= 150,000);
+- p50 and p99 latency of one 100-reading request in each mode.
+
+Signing happens before the clock starts; the client sends ready bodies over keep-alive
+connections from several threads. Usage: python bench/ingest.py [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from veriot.core.types import Record
+from veriot.core.wire import encode_batch, encode_reading
+from veriot.device import DeviceKey, sign_batch, sign_reading
+
+BATCH = 100
+
+
+def _verify_loop(seconds: float, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    import nacl.signing
+
+    key = nacl.signing.SigningKey.generate()
+    message = os.urandom(130)
+    signature = key.sign(message).signature
+    verify_key = key.verify_key
+    count, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for _ in range(200):
+            verify_key.verify(message, signature)
+        count += 200
+    out.put(count / seconds)
+
+
+def verification_ceiling(seconds: float = 3.0) -> float:
+    cores = len(os.sched_getaffinity(0))
+    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    procs = [
+        multiprocessing.Process(target=_verify_loop, args=(seconds, queue)) for _ in range(cores)
+    ]
+    for p in procs:
+        p.start()
+    total = sum(queue.get() for _ in procs)
+    for p in procs:
+        p.join()
+    return float(total)
+
+
+def start_server(data: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    veriot = [sys.executable, "-m", "veriot.cli.main"]
+    key = subprocess.run(
+        [*veriot, "apikey", "create", "--data", str(data)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [*veriot, "serve", "--data", str(data), "--port", str(port)], stdout=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            httpx.get(url + "/healthz", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return proc, url, key
+
+
+def make_bodies(keys: list[DeviceKey], requests: int, per_batch: bool, seq0: int) -> list[bytes]:
+    """`requests` bodies of 100 readings each, round-robin over the devices."""
+    bodies = []
+    now = time.time()
+    for r in range(requests):
+        key = keys[r % len(keys)]
+        seq = seq0 + (r // len(keys)) * BATCH
+        records = [
+            (
+                Record("temperature", 4.0 + (i % 7) * 0.1, now, "Cel"),
+                Record("humidity", 80.0 + (i % 5), now, "%RH"),
+            )
+            for i in range(BATCH)
+        ]
+        if per_batch:
+            from veriot.core.types import Reading
+
+            compact, _ = sign_batch(
+                key, [Reading(key.did, seq + i, recs) for i, recs in enumerate(records)]
+            )
+            body = {"batches": [encode_batch(compact)]}
+        else:
+            body = {
+                "readings": [
+                    encode_reading(sign_reading(key, seq + i, recs))
+                    for i, recs in enumerate(records)
+                ]
+            }
+        bodies.append(json.dumps(body).encode())
+    return bodies
+
+
+def drive(url: str, bodies: list[bytes], threads: int) -> tuple[float, int, list[float]]:
+    """Sends every body; returns (seconds, readings accepted, request latencies)."""
+    host, port = url.removeprefix("http://").split(":")
+    lock = threading.Lock()
+    latencies: list[float] = []
+    accepted = [0]
+    it = iter(bodies)
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        local_lat, local_ok = [], 0
+        while True:
+            with lock:
+                body = next(it, None)
+            if body is None:
+                break
+            t = time.perf_counter()
+            conn.request("POST", "/v1/readings", body, {"content-type": "application/json"})
+            response = conn.getresponse()
+            payload = response.read()
+            local_lat.append(time.perf_counter() - t)
+            local_ok += json.loads(payload).get("accepted", 0)
+        conn.close()
+        with lock:
+            latencies.extend(local_lat)
+            accepted[0] += local_ok
+
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return time.perf_counter() - start, accepted[0], latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=300, help="100-reading requests per mode")
+    parser.add_argument("--threads", type=int, default=6)
+    args = parser.parse_args()
+
+    ceiling = verification_ceiling()
+    data = Path(tempfile.mkdtemp(prefix="veriot-bench-"))
+    proc, url, api_key = start_server(data)
+    try:
+        keys = [DeviceKey.generate() for _ in range(20)]
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {api_key}"}) as c:
+            for k in keys:
+                c.post(
+                    "/v1/devices", json={"name": k.did[-8:], "public_key": k.public_key.hex()}
+                ).raise_for_status()
+        per_reading = make_bodies(keys, args.requests, per_batch=False, seq0=1)
+        per_batch = make_bodies(keys, args.requests * 4, per_batch=True, seq0=10_000_000)
+        drive(url, per_reading[:10], args.threads)  # warm-up (its readings are also counted out)
+        secs, ok1, lat1 = drive(url, per_reading[10:], args.threads)
+        rate1 = ok1 / secs
+        secs2, ok2, lat2 = drive(url, per_batch, args.threads)
+        rate2 = ok2 / secs2
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(data, ignore_errors=True)
+
+    print(f"cores: {len(os.sched_getaffinity(0))}")
+    print(f"ceiling: Ed25519 verifications/s on all cores ........ {ceiling:12,.0f}")
+    print(
+        f"per-reading signatures: readings/s end to end ........ {rate1:12,.0f}"
+        f"   = {rate1 / ceiling:.2f} x ceiling (target >= 0.85)"
+    )
+    print(
+        f"    latency per 100-reading request: p50 {pct(lat1, 0.5):.1f} ms, "
+        f"p99 {pct(lat1, 0.99):.1f} ms"
+    )
+    print(
+        f"per-batch signatures: readings/s end to end .......... {rate2:12,.0f}"
+        f"   = {rate2 / ceiling:.2f} x ceiling (target >= 150,000/s)"
+    )
+    print(
+        f"    latency per 100-reading request: p50 {pct(lat2, 0.5):.1f} ms, "
+        f"p99 {pct(lat2, 0.99):.1f} ms"
+    )
+    if ok1 != (args.requests - 10) * BATCH or ok2 != args.requests * 4 * BATCH:
+        print(f"WARNING: not every reading was accepted ({ok1}, {ok2})")
+
+
+if __name__ == "__main__":
+    main()

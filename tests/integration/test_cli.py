@@ -1,0 +1,211 @@
+"""The real `veriot` command, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import LiveService
+
+VERIOT = [sys.executable, "-m", "veriot.cli.main"]
+
+
+def veriot(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*VERIOT, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_device_lifecycle_sign_ingest_proof_and_verify(
+    tmp_path: Path, service: LiveService
+) -> None:
+    data = service.data_dir
+    key = tmp_path / "truck.key"
+    made = veriot(
+        "device", "create", "truck-7", "--type", "cold-chain", "--key", key, "--data", data
+    )
+    assert made.returncode == 0, made.stderr
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    did = json.loads(key.read_text())["did"]
+    assert did.startswith("did:key:z6Mk") and did in made.stdout
+
+    listed = veriot("device", "list", "--data", data)
+    assert did in listed.stdout and "active" in listed.stdout
+
+    signed = veriot("device", "sign", "--key", key, "--seq", "1", "temperature=4.5:Cel", "door=0")
+    assert signed.returncode == 0, signed.stderr
+    body = {"readings": [json.loads(signed.stdout)]}
+    with service.client() as c:
+        result = c.post("/v1/readings", json=body).json()["results"][0]
+    assert result["status"] == "accepted", result
+
+    bundle = tmp_path / "bundle.json"
+    proof = veriot("proof", result["id"], "--url", service.url)
+    assert proof.returncode == 0, proof.stderr
+    bundle.write_text(proof.stdout)
+    ok = veriot("verify-proof", bundle)
+    assert ok.returncode == 0 and "VALID" in ok.stdout
+
+    doc = json.loads(bundle.read_text())
+    doc["checkpoint"]["size"] += 1
+    bundle.write_text(json.dumps(doc))
+    bad = veriot("verify-proof", bundle)
+    assert bad.returncode == 1 and "INVALID" in bad.stderr
+
+    revoked = veriot("device", "revoke", did, "--url", service.url, "--api-key", service.api_key)
+    assert revoked.returncode == 0 and "revoked" in revoked.stdout
+    again = veriot("device", "sign", "--key", key, "--seq", "2", "temperature=4.6:Cel")
+    with service.client() as c:
+        refused = c.post("/v1/readings", json={"readings": [json.loads(again.stdout)]})
+    assert refused.status_code == 403
+
+
+def test_cli_bad_input_gives_message_and_nonzero_exit(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    r = veriot("verify-proof", garbage)
+    assert r.returncode != 0 and "not JSON" in r.stderr
+    r = veriot("verify-proof", tmp_path / "missing.json")
+    assert r.returncode != 0 and "cannot read" in r.stderr
+    wrong_shape = tmp_path / "shape.json"
+    wrong_shape.write_text(json.dumps({"hello": "world"}))
+    r = veriot("verify-proof", wrong_shape)
+    assert r.returncode == 1 and r.stderr.strip()
+    key = tmp_path / "k.key"
+    assert veriot("device", "create", "k", "--key", key, "--data", tmp_path / "d").returncode == 0
+    r = veriot("device", "sign", "--key", key, "--seq", "1", "temperature=warm")
+    assert r.returncode != 0 and "temperature" in r.stderr
+    r = veriot("device", "create", "k", "--key", key, "--data", tmp_path / "d")
+    assert r.returncode != 0 and "already exists" in r.stderr
+    r = veriot("device", "revoke", "did:key:nonsense", "--data", tmp_path / "d")
+    assert r.returncode != 0 and "did" in r.stderr.lower()
+    r = veriot("simulate", "--url", "http://127.0.0.1:9", "--devices", "1", "--api-key", "x")
+    assert r.returncode != 0 and "cannot reach" in r.stderr
+
+
+def test_verify_reports_tampering_behind_veriots_back(tmp_path: Path, service: LiveService) -> None:
+    import sqlite3
+
+    from veriot.core.types import Record
+    from veriot.core.wire import encode_reading
+    from veriot.device import DeviceKey, sign_reading
+
+    key = DeviceKey.generate()
+    with service.client(operator=True) as c:
+        c.post("/v1/devices", json={"name": "m", "public_key": key.public_key.hex()})
+        body = {
+            "readings": [
+                encode_reading(sign_reading(key, i, (Record("power", 100.0 + i, 1.7e9 + i, "W"),)))
+                for i in range(1, 9)
+            ]
+        }
+        assert c.post("/v1/readings", json=body).json()["accepted"] == 8
+        c.get("/v1/log/checkpoint")
+    service.node.sequencer.checkpoint_now().result()  # type: ignore[attr-defined]
+    data = service.data_dir
+    clean = veriot("verify", "--data", data)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+    db = sqlite3.connect(data / "veriot.db")
+    tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
+    assert "readings" in tables
+    db.execute("delete from readings where idx = 3")
+    (message,) = db.execute("select message from readings where idx = 5").fetchone()
+    edited = bytearray(message)
+    edited[-12] ^= 0x01  # a bit of the record's value
+    db.execute("update readings set message = ? where idx = 5", (bytes(edited),))
+    rows = {
+        i: db.execute(
+            "select message, auth, leaf_hash from readings where idx = ?", (i,)
+        ).fetchone()
+        for i in (1, 2)
+    }
+    for i, j in ((1, 2), (2, 1)):
+        db.execute(
+            "update readings set message = ?, auth = ?, leaf_hash = ? where idx = ?", (*rows[j], i)
+        )
+    db.execute(
+        "insert into readings (idx, id_key, device_id, seq, message, auth, leaf_hash, received_at,"
+        " first_time, names, gap) select 40, id_key, device_id, 999, message, auth, leaf_hash,"
+        " received_at, first_time, names, gap from readings where idx = 6"
+    )
+    db.commit()
+    db.close()
+    tampered = veriot("verify", "--data", data)
+    assert tampered.returncode == 1, tampered.stdout
+    lines = tampered.stdout.splitlines()
+    assert any(line.startswith("deleted") and "3" in line for line in lines), lines
+    assert any(line.startswith("edited") and "5" in line for line in lines), lines
+    assert any(line.startswith("reordered") for line in lines), lines
+    assert any(line.startswith("inserted") and "40" in line for line in lines), lines
+
+
+def test_help_lists_every_command() -> None:
+    r = veriot("--help")
+    for command in (
+        "device",
+        "serve",
+        "proof",
+        "verify-proof",
+        "verify",
+        "apikey",
+        "simulate",
+        "demo",
+    ):
+        assert command in r.stdout
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    r = veriot(
+        "demo", "--duration", "3", "--rate", "200", "--devices", "4", "--data", tmp_path / "demo"
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "readings accepted" in r.stdout and "VERIFIED" in r.stdout
+    bundle = tmp_path / "demo" / "bundle.json"
+    assert veriot("verify-proof", bundle).returncode == 0
+    assert veriot("verify", "--data", tmp_path / "demo").returncode == 0
+
+
+def test_serve_answers_healthz(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [*VERIOT, "serve", "--data", str(tmp_path / "s"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        import time
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None, (
+                    proc.stderr and proc.stderr.read()
+                )
+                time.sleep(0.2)
+        assert r.json()["status"] == "ok"
+        assert (
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()["info"]["title"] == "veriot"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -1,0 +1,201 @@
+"""Live alerts: every accepted reading is scored; a crossing of the threshold is an Alert.
+
+An alert names the detector and its version hash and the log index range of the
+readings that formed the sensor's state when it fired (the first and last log index the
+sensor's detector has seen), so the decision can be re-run on proven data. Alerts are
+log leaves:
+
+    alert leaf = u8(EntryKind.ALERT) "veriot.alert.v1\\n" str16(device) str16(name)
+                 f64(time) f64(score) f64(threshold) str16(detector) hash[32]
+                 u64(first_index) u64(last_index)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+
+from veriot.ai.base import DEFAULT_THRESHOLD, Detector
+from veriot.ai.detectors import SeasonalEW
+from veriot.core.errors import DecodeError, InputError
+from veriot.core.types import EntryKind
+
+ALERT_DOMAIN = b"veriot.alert.v1\n"
+_F64X3 = struct.Struct(">ddd")
+_U64X2 = struct.Struct(">QQ")
+_U16 = struct.Struct(">H")
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    device: str
+    name: str
+    time: float
+    score: float
+    threshold: float
+    detector: str
+    detector_hash: str
+    first_index: int
+    last_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredReading:
+    """One record as the engine sees it."""
+
+    device: str
+    device_type: str
+    name: str
+    time: float
+    value: float
+    log_index: int
+
+
+class _Sensor:
+    __slots__ = ("above", "detector", "first_index")
+
+    def __init__(self, detector: Detector, first_index: int) -> None:
+        self.detector = detector
+        self.first_index = first_index
+        self.above = False
+
+
+class AlertEngine:
+    """Scores readings per (device, sensor) and returns an Alert on each upward crossing.
+
+    `factory(device_type, name)` builds the detector for a new sensor (default: the
+    frozen SeasonalEW). A sensor alerts once when its score rises to the threshold and
+    again only after it has fallen below it. Preconditions: a sensor's readings arrive in
+    time order; log indices increase.
+    """
+
+    def __init__(
+        self,
+        threshold: float = DEFAULT_THRESHOLD,
+        factory: Callable[[str, str], Detector] | None = None,
+    ) -> None:
+        self.threshold = threshold
+        self._factory = factory or (lambda _type, _name: SeasonalEW())
+        self._sensors: dict[tuple[str, str], _Sensor] = {}
+        self._hashes: dict[type[Detector], str] = {}
+
+    def __len__(self) -> int:
+        return len(self._sensors)
+
+    def feed(
+        self, device: str, device_type: str, name: str, time: float, value: float, log_index: int
+    ) -> Alert | None:
+        key = (device, name)
+        sensor = self._sensors.get(key)
+        if sensor is None:
+            sensor = self._sensors[key] = _Sensor(self._factory(device_type, name), log_index)
+        score = sensor.detector.step(value, time)
+        if score < self.threshold:
+            sensor.above = False
+            return None
+        if sensor.above:
+            return None
+        sensor.above = True
+        detector = sensor.detector
+        digest = self._hashes.get(type(detector))
+        if digest is None:
+            digest = self._hashes[type(detector)] = detector.version_hash()
+        return Alert(device, name, time, score, self.threshold, detector.name, digest,
+                     sensor.first_index, log_index)
+
+    def feed_many(self, readings: Iterable[ScoredReading]) -> list[Alert]:
+        out = []
+        for r in readings:
+            alert = self.feed(r.device, r.device_type, r.name, r.time, r.value, r.log_index)
+            if alert is not None:
+                out.append(alert)
+        return out
+
+
+def _str16(value: str) -> bytes:
+    raw = value.encode()
+    if len(raw) > 0xFFFF:
+        raise InputError(f"string of {len(raw)} bytes does not fit a 2-byte length")
+    return _U16.pack(len(raw)) + raw
+
+
+def alert_leaf(alert: Alert) -> bytes:
+    """The canonical log leaf data of an alert (see the module docstring)."""
+    digest = bytes.fromhex(alert.detector_hash)
+    if len(digest) != 32:
+        raise InputError(f"detector hash is {len(digest)} bytes; want 32")
+    for what, v in (("time", alert.time), ("score", alert.score), ("threshold", alert.threshold)):
+        if not math.isfinite(v):
+            raise InputError(f"alert {what} is {v!r}; want a finite number")
+    return b"".join(
+        (
+            bytes((EntryKind.ALERT,)),
+            ALERT_DOMAIN,
+            _str16(alert.device),
+            _str16(alert.name),
+            _F64X3.pack(alert.time, alert.score, alert.threshold),
+            _str16(alert.detector),
+            digest,
+            _U64X2.pack(alert.first_index, alert.last_index),
+        )
+    )
+
+
+def parse_alert_leaf(data: bytes) -> Alert:
+    """Inverse of alert_leaf. Raises DecodeError."""
+    if data[:1] != bytes((EntryKind.ALERT,)) or data[1 : 1 + len(ALERT_DOMAIN)] != ALERT_DOMAIN:
+        raise DecodeError("not an alert leaf: wrong kind byte or domain")
+    pos = 1 + len(ALERT_DOMAIN)
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        if pos + n > len(data):
+            raise DecodeError(f"truncated alert leaf: need {n} bytes at offset {pos}")
+        chunk = data[pos : pos + n]
+        pos += n
+        return chunk
+
+    def text() -> str:
+        (n,) = _U16.unpack(take(2))
+        try:
+            return take(n).decode()
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"invalid UTF-8 in alert leaf at offset {pos - n}") from exc
+
+    device, name = text(), text()
+    time, score, threshold = _F64X3.unpack(take(24))
+    detector = text()
+    digest = take(32).hex()
+    first, last = _U64X2.unpack(take(16))
+    if pos != len(data):
+        raise DecodeError(f"alert leaf has {len(data) - pos} trailing bytes")
+    return Alert(device, name, time, score, threshold, detector, digest, first, last)
+
+
+def alert_to_json(alert: Alert) -> dict[str, object]:
+    return asdict(alert)
+
+
+def alert_from_json(obj: dict[str, object]) -> Alert:
+    """Raises InputError when a field is missing or of the wrong type."""
+    try:
+        return Alert(
+            device=str(obj["device"]),
+            name=str(obj["name"]),
+            time=float(obj["time"]),  # type: ignore[arg-type]
+            score=float(obj["score"]),  # type: ignore[arg-type]
+            threshold=float(obj["threshold"]),  # type: ignore[arg-type]
+            detector=str(obj["detector"]),
+            detector_hash=str(obj["detector_hash"]),
+            first_index=int(obj["first_index"]),  # type: ignore[call-overload]
+            last_index=int(obj["last_index"]),  # type: ignore[call-overload]
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"not an alert object: {exc}") from exc
+
+
+def alert_json_bytes(alert: Alert) -> bytes:
+    return json.dumps(alert_to_json(alert), sort_keys=True, separators=(",", ":")).encode()

@@ -1,0 +1,109 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from veriot import __version__
+from veriot.api.problems import Problem, ProblemKind, problem_response
+from veriot.api.routes import devices, health, log, problems, readings
+from veriot.bootstrap import Node
+from veriot.core.errors import (
+    ConflictError,
+    DecodeError,
+    InputError,
+    StoreError,
+    UnknownDeviceError,
+)
+
+
+def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
+    """Builds the API around `node`. With `manage_node`, the app starts the node when it
+    starts and stops it (final checkpoint, store closed) when it shuts down."""
+    workers = node.settings.verify_threads or (len(__import__("os").sched_getaffinity(0)) or 1)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.verify_pool = ThreadPoolExecutor(workers, thread_name_prefix="veriot-verify")
+        if manage_node:
+            node.start()
+        try:
+            yield
+        finally:
+            app.state.verify_pool.shutdown(wait=True)
+            if manage_node:
+                await asyncio.to_thread(node.stop)
+
+    app = FastAPI(
+        title="veriot",
+        version=__version__,
+        summary="Signed IoT readings in a verifiable log",
+        lifespan=lifespan,
+    )
+    app.state.node = node
+    for router in (readings.router, devices.router, log.router, health.router, problems.router):
+        app.include_router(router)
+
+    def instance(request: Request) -> str:
+        return request.url.path
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, instance(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        kind = (
+            ProblemKind.MALFORMED_REQUEST
+            if any(str(e.get("loc", ("",))[0]) == "body" for e in exc.errors())
+            else ProblemKind.INVALID_PARAMETER
+        )
+        return problem_response(
+            Problem(kind, "; ".join(parts) or "invalid request"), instance(request)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = ProblemKind.NOT_FOUND if exc.status_code == 404 else None
+        if kind is None:
+            body = {"type": "about:blank", "title": str(exc.detail), "status": exc.status_code}
+            return JSONResponse(
+                body, status_code=exc.status_code, media_type="application/problem+json"
+            )
+        return problem_response(
+            Problem(kind, f"no such resource: {request.url.path}"), instance(request)
+        )
+
+    @app.exception_handler(DecodeError)
+    async def on_decode(request: Request, exc: DecodeError) -> JSONResponse:
+        return problem_response(Problem(ProblemKind.MALFORMED_REQUEST, str(exc)), instance(request))
+
+    @app.exception_handler(UnknownDeviceError)
+    async def on_unknown(request: Request, exc: UnknownDeviceError) -> JSONResponse:
+        return problem_response(Problem(ProblemKind.NOT_FOUND, str(exc)), instance(request))
+
+    @app.exception_handler(InputError)
+    async def on_input(request: Request, exc: InputError) -> JSONResponse:
+        return problem_response(Problem(ProblemKind.INVALID_PARAMETER, str(exc)), instance(request))
+
+    @app.exception_handler(ConflictError)
+    async def on_conflict(request: Request, exc: ConflictError) -> JSONResponse:
+        return problem_response(Problem(ProblemKind.CONFLICT, str(exc)), instance(request))
+
+    @app.exception_handler(StoreError)
+    async def on_store(request: Request, exc: StoreError) -> JSONResponse:
+        return problem_response(Problem(ProblemKind.UNAVAILABLE, str(exc)), instance(request))
+
+    return app

@@ -1,0 +1,59 @@
+"""`veriot serve`: run the HTTP service on a data directory."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from veriot.cli.common import add_server_options, settings_from
+from veriot.config import DEFAULT_PORT
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("serve", help="run the veriot HTTP service")
+    add_server_options(p)
+    p.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--chain", default=None, help="Ethereum JSON-RPC URL (default: embedded chain)")
+    p.add_argument(
+        "--chain-key", dest="chain_key", default=None, help="operator key file for --chain"
+    )
+    p.add_argument(
+        "--mqtt", default=None, help="also ingest from an MQTT broker, e.g. mqtt://127.0.0.1:1883"
+    )
+    p.add_argument(
+        "--checkpoint-interval",
+        dest="checkpoint_interval_s",
+        type=float,
+        default=None,
+        help="seconds between signed checkpoints (default 1)",
+    )
+    p.add_argument(
+        "--max-body-bytes", dest="max_body_bytes", type=int, default=None, help="request body limit"
+    )
+    p.add_argument(
+        "--max-clock-skew",
+        dest="max_clock_skew_s",
+        type=float,
+        default=None,
+        help="seconds a record's time may be ahead of this clock (default 300)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from veriot.api.app import create_app
+    from veriot.bootstrap import open_node
+
+    settings = settings_from(args)
+    node = open_node(settings)
+    app = create_app(node)
+    print(
+        f"veriot: serving on http://{settings.host}:{settings.port} "
+        f"(data in {settings.data_dir}, API docs at /docs)",
+        flush=True,
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    return 0

@@ -1,0 +1,385 @@
+"""The JSON wire format devices send, decoded strictly into the core types.
+
+Specified in docs/wire-format.md. Decoding is on the hot ingest path, so the JSON is
+decoded by msgspec straight into private Structs (types, lengths and ranges checked in C),
+then the few rules msgspec cannot express are checked in one Python pass that also builds
+the core values. Every error is a DecodeError whose message names the field path
+(`$.readings[3].seq`) and the problem.
+
+    reading        = {"device": did, "seq": u63, "records": [record, ...],
+                      "sig": b64(64)  |  "batch": {"root": b64(32), "size": n, "index": i,
+                                                   "path": [b64(32), ...], "sig": b64(64)}}
+    record         = {"n": name, "u": unit (optional), "v": number, "t": number >= 0}
+    request        = {"readings": [reading, ...], "batches": [compact batch, ...]}
+    compact batch  = {"device": did, "sig": b64(64), "readings": [{"seq": u63, "records": [...]}]}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from veriot.core.canonical import (
+    HASH_BYTES,
+    MAX_BATCH_SIZE,
+    MAX_DEVICE_BYTES,
+    MAX_NAME_BYTES,
+    MAX_RECORDS,
+    MAX_UNIT_BYTES,
+    NAME_PATTERN,
+    SIGNATURE_BYTES,
+    UNIT_PATTERN,
+)
+from veriot.core.errors import DecodeError, InputError
+from veriot.core.types import MAX_SEQ, BatchAuth, Reading, Record, SignedReading
+
+__all__ = [
+    "DID_PATTERN",
+    "MAX_PATH_LENGTH",
+    "MAX_READINGS_PER_REQUEST",
+    "CompactBatch",
+    "DecodedRequest",
+    "decode_reading",
+    "decode_request",
+    "encode_batch",
+    "encode_reading",
+    "encode_request",
+]
+
+MAX_READINGS_PER_REQUEST = 10_000
+"""Readings in one request body, counting those inside compact batches."""
+
+MAX_PATH_LENGTH = (MAX_BATCH_SIZE - 1).bit_length()
+"""The longest RFC 9162 inclusion path in a batch of at most MAX_BATCH_SIZE leaves (16)."""
+
+DID_PATTERN = re.compile(r"did:key:z[1-9A-HJ-NP-Za-km-z]+\Z")
+"""The shape of a did:key (base58btc alphabet); identity.did checks the key inside."""
+
+
+@dataclass(frozen=True, slots=True)
+class CompactBatch:
+    """A batch as a device sends it: one signature over `canonical.batch_message(device,
+    len(readings), root)`, where root is the RFC 9162 root over the leaf hashes of the
+    readings' canonical messages, in order. Decoding does not check the signature."""
+
+    device: str
+    signature: bytes
+    readings: tuple[Reading, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedRequest:
+    """A decoded `POST /v1/readings` body: at least one reading in all."""
+
+    readings: list[SignedReading]
+    batches: list[CompactBatch]
+
+    @property
+    def count(self) -> int:
+        """Readings in the request, those inside batches included."""
+        return len(self.readings) + sum(len(b.readings) for b in self.batches)
+
+
+# --- the wire shapes -------------------------------------------------------------------
+# gc=False: these trees hold no reference cycles, and skipping GC tracking makes
+# decoding tens of thousands of them cheaper.
+
+_Seq = Annotated[int, Meta(ge=0, le=MAX_SEQ)]
+_Sig = Annotated[bytes, Meta(min_length=SIGNATURE_BYTES, max_length=SIGNATURE_BYTES)]
+_Hash = Annotated[bytes, Meta(min_length=HASH_BYTES, max_length=HASH_BYTES)]
+_Device = Annotated[str, Meta(min_length=1, max_length=MAX_DEVICE_BYTES)]
+
+
+class _Record(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True, gc=False):
+    n: Annotated[str, Meta(min_length=1, max_length=MAX_NAME_BYTES)]
+    u: Annotated[str, Meta(max_length=MAX_UNIT_BYTES)] = ""
+    v: float
+    t: Annotated[float, Meta(ge=0)]
+
+
+_Records = Annotated[list[_Record], Meta(min_length=1, max_length=MAX_RECORDS)]
+
+
+class _Batch(Struct, forbid_unknown_fields=True, gc=False):
+    root: _Hash
+    size: Annotated[int, Meta(ge=1, le=MAX_BATCH_SIZE)]
+    index: Annotated[int, Meta(ge=0, lt=MAX_BATCH_SIZE)]
+    path: Annotated[list[_Hash], Meta(max_length=MAX_PATH_LENGTH)]
+    sig: _Sig
+
+
+class _Reading(Struct, forbid_unknown_fields=True, gc=False):
+    device: _Device
+    seq: _Seq
+    records: _Records
+    sig: _Sig | UnsetType = UNSET
+    batch: _Batch | UnsetType = UNSET
+
+
+class _BatchReading(Struct, forbid_unknown_fields=True, gc=False):
+    seq: _Seq
+    records: _Records
+
+
+class _CompactBatch(Struct, forbid_unknown_fields=True, gc=False):
+    device: _Device
+    sig: _Sig
+    readings: Annotated[
+        list[_BatchReading], Meta(min_length=1, max_length=MAX_READINGS_PER_REQUEST)
+    ]
+
+
+class _Request(Struct, forbid_unknown_fields=True, omit_defaults=True, gc=False):
+    readings: Annotated[list[_Reading], Meta(max_length=MAX_READINGS_PER_REQUEST)] = []
+    batches: Annotated[list[_CompactBatch], Meta(max_length=MAX_READINGS_PER_REQUEST)] = []
+
+
+_request_decoder = msgspec.json.Decoder(_Request)
+_reading_decoder = msgspec.json.Decoder(_Reading)
+_encoder = msgspec.json.Encoder()
+
+
+# --- building core values cheaply ------------------------------------------------------
+# A frozen dataclass __init__ costs ~0.45 µs (object.__setattr__ per field); writing the
+# slots through their descriptors costs half that, and a request holds several objects per
+# reading. The setters are taken from dataclasses.fields so a field added to a core type
+# without updating this module fails at import, not with a half-built object.
+
+
+def _setters(cls: type, names: tuple[str, ...]) -> tuple[Any, ...]:
+    declared = tuple(f.name for f in fields(cls))
+    if declared != names:
+        raise TypeError(f"{cls.__name__} has fields {declared}; wire.py builds {names}")
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+_new = object.__new__
+_rec_name, _rec_value, _rec_time, _rec_unit = _setters(Record, ("name", "value", "time", "unit"))
+_rd_device, _rd_seq, _rd_records = _setters(Reading, ("device", "seq", "records"))
+_sr_reading, _sr_signature, _sr_batch = _setters(SignedReading, ("reading", "signature", "batch"))
+
+
+def _record(name: str, value: float, time: float, unit: str) -> Record:
+    r: Record = _new(Record)
+    _rec_name(r, name)
+    _rec_value(r, value)
+    _rec_time(r, time)
+    _rec_unit(r, unit)
+    return r
+
+
+def _reading(device: str, seq: int, records: tuple[Record, ...]) -> Reading:
+    r: Reading = _new(Reading)
+    _rd_device(r, device)
+    _rd_seq(r, seq)
+    _rd_records(r, records)
+    return r
+
+
+def _signed(reading: Reading, signature: bytes | None, batch: BatchAuth | None) -> SignedReading:
+    s: SignedReading = _new(SignedReading)
+    _sr_reading(s, reading)
+    _sr_signature(s, signature)
+    _sr_batch(s, batch)
+    return s
+
+
+# --- the checks msgspec cannot express -------------------------------------------------
+# Names, units and device ids repeat across readings, so each distinct valid string is
+# checked by regex once and then found in a set. The sets are bounded so a sender cannot
+# grow them without limit; past the bound, strings are simply checked every time.
+# The happy path builds no path strings: a failed check raises _Invalid with the path
+# below the reading, and the caller, which knows the reading's index, completes it.
+
+_CACHE_LIMIT = 65_536
+_valid_names: set[str] = set()
+_valid_units: set[str] = {""}
+_valid_devices: set[str] = set()
+
+
+class _Invalid(Exception):
+    def __init__(self, problem: str, where: str) -> None:
+        super().__init__(problem)
+        self.problem, self.where = problem, where
+
+
+def _remember(cache: set[str], value: str) -> None:
+    if len(cache) < _CACHE_LIMIT:
+        cache.add(value)
+
+
+def _check_device(device: str) -> None:
+    if device in _valid_devices:
+        return
+    if not DID_PATTERN.match(device):
+        raise _Invalid(f"{device!r} is not a did:key identifier", ".device")
+    _remember(_valid_devices, device)
+
+
+def _convert_records(wire: list[_Record], where: str) -> tuple[Record, ...]:
+    out: list[Record] = []
+    for r in wire:
+        name, unit = r.n, r.u
+        if name not in _valid_names:
+            if not NAME_PATTERN.match(name):
+                raise _Invalid(
+                    f"{name!r} is not a valid SenML name (RFC 8428 section 4.5.1)",
+                    f"{where}.records[{len(out)}].n",
+                )
+            _remember(_valid_names, name)
+        if unit not in _valid_units:
+            if not UNIT_PATTERN.match(unit):
+                raise _Invalid(
+                    f"unit {unit!r} is not printable ASCII without spaces",
+                    f"{where}.records[{len(out)}].u",
+                )
+            _remember(_valid_units, unit)
+        out.append(_record(name, r.v, r.t, unit))
+    return tuple(out)
+
+
+def _convert_batch(b: _Batch) -> BatchAuth:
+    if b.index >= b.size:
+        raise _Invalid(f"index {b.index} is not below the batch size {b.size}", ".batch.index")
+    return BatchAuth(root=b.root, size=b.size, index=b.index, path=tuple(b.path), signature=b.sig)
+
+
+def _convert_reading(w: _Reading) -> SignedReading:
+    _check_device(w.device)
+    records = _convert_records(w.records, "")
+    sig, batch = w.sig, w.batch
+    if sig is UNSET:
+        if batch is UNSET:
+            raise _Invalid("a reading needs `sig` or `batch`; got neither", "")
+        return _signed(_reading(w.device, w.seq, records), None, _convert_batch(batch))
+    if batch is not UNSET:
+        raise _Invalid("a reading has one of `sig` or `batch`; got both", "")
+    return _signed(_reading(w.device, w.seq, records), sig, None)
+
+
+def _convert_compact(w: _CompactBatch) -> CompactBatch:
+    device = w.device
+    _check_device(device)
+    readings: list[Reading] = []
+    for r in w.readings:
+        records = _convert_records(r.records, f".readings[{len(readings)}]")
+        readings.append(_reading(device, r.seq, records))
+    return CompactBatch(device=device, signature=w.sig, readings=tuple(readings))
+
+
+def _decode_error(exc: msgspec.MsgspecError) -> DecodeError:
+    message = str(exc)
+    if isinstance(exc, msgspec.ValidationError) and " - at `" not in message:
+        message += " - at `$`"  # msgspec leaves the path out for the top level
+    return DecodeError(message)
+
+
+# --- public functions ------------------------------------------------------------------
+
+
+def decode_request(body: bytes) -> DecodedRequest:
+    """Decodes a `POST /v1/readings` body. Raises DecodeError naming the first bad field.
+
+    Checks shapes, types, lengths and ranges only; signatures, batch roots and the
+    device registry are the ingest layer's to check.
+    """
+    try:
+        request = _request_decoder.decode(body)
+    except msgspec.MsgspecError as exc:
+        raise _decode_error(exc) from None
+    count = len(request.readings) + sum(len(b.readings) for b in request.batches)
+    if count == 0:
+        raise DecodeError("a request carries at least one reading; got none - at `$`")
+    if count > MAX_READINGS_PER_REQUEST:
+        raise DecodeError(
+            f"a request carries at most {MAX_READINGS_PER_REQUEST} readings; got {count} - at `$`"
+        )
+    readings: list[SignedReading] = []
+    try:
+        for w in request.readings:
+            readings.append(_convert_reading(w))
+    except _Invalid as exc:
+        raise DecodeError(f"{exc.problem} - at `$.readings[{len(readings)}]{exc.where}`") from None
+    batches: list[CompactBatch] = []
+    try:
+        for b in request.batches:
+            batches.append(_convert_compact(b))
+    except _Invalid as exc:
+        raise DecodeError(f"{exc.problem} - at `$.batches[{len(batches)}]{exc.where}`") from None
+    return DecodedRequest(readings=readings, batches=batches)
+
+
+def decode_reading(body: bytes | str | Mapping[str, Any]) -> SignedReading:
+    """Decodes one reading, from JSON text or from an already parsed JSON object (as an
+    MQTT or HTTP framework may hand over). Raises DecodeError naming the bad field."""
+    try:
+        if isinstance(body, Mapping):
+            wire = msgspec.convert(body, _Reading)
+        else:
+            wire = _reading_decoder.decode(body)
+    except msgspec.MsgspecError as exc:
+        raise _decode_error(exc) from None
+    try:
+        return _convert_reading(wire)
+    except _Invalid as exc:
+        raise DecodeError(f"{exc.problem} - at `${exc.where}`") from None
+
+
+def _wire_records(records: Iterable[Record]) -> list[_Record]:
+    return [_Record(n=r.name, v=r.value, t=r.time, u=r.unit) for r in records]
+
+
+def _wire_reading(signed: SignedReading) -> _Reading:
+    r = signed.reading
+    wire = _Reading(device=r.device, seq=r.seq, records=_wire_records(r.records))
+    if (signed.signature is None) == (signed.batch is None):
+        raise InputError(f"reading {r.device} #{r.seq} needs exactly one of signature or batch")
+    if signed.signature is not None:
+        wire.sig = signed.signature
+    elif signed.batch is not None:
+        b = signed.batch
+        wire.batch = _Batch(
+            root=b.root, size=b.size, index=b.index, path=list(b.path), sig=b.signature
+        )
+    return wire
+
+
+def _wire_compact(batch: CompactBatch) -> _CompactBatch:
+    return _CompactBatch(
+        device=batch.device,
+        sig=batch.signature,
+        readings=[
+            _BatchReading(seq=r.seq, records=_wire_records(r.records)) for r in batch.readings
+        ],
+    )
+
+
+def encode_reading(signed: SignedReading) -> dict[str, Any]:
+    """The JSON object of one reading (bytes as base64 strings); `u` is left out when empty."""
+    result: dict[str, Any] = msgspec.to_builtins(_wire_reading(signed))
+    return result
+
+
+def encode_batch(batch: CompactBatch) -> dict[str, Any]:
+    """The JSON object of one compact batch."""
+    result: dict[str, Any] = msgspec.to_builtins(_wire_compact(batch))
+    return result
+
+
+def encode_request(
+    readings: Iterable[SignedReading] = (), batches: Iterable[CompactBatch] = ()
+) -> bytes:
+    """The JSON body of `POST /v1/readings`; keys with nothing in them are left out.
+
+    Does not enforce MAX_READINGS_PER_REQUEST: a sender splits larger sets itself.
+    """
+    request = _Request(
+        readings=[_wire_reading(s) for s in readings],
+        batches=[_wire_compact(b) for b in batches],
+    )
+    return _encoder.encode(request)

@@ -1,0 +1,1 @@
+"""Front doors for readings: decode -> verify -> sequence. HTTP in api/, MQTT in ingest/mqtt."""

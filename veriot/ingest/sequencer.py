@@ -1,0 +1,322 @@
+"""The stateful half of ingest: one writer that orders readings into the log.
+
+One thread owns the in-memory right edge of the Merkle tree and the per-device sequence
+state. Submissions queue up while a group is being written, so each durable commit
+carries every reading that arrived meanwhile (group commit): a reading is durable before
+its verdict is released, yet the cost of a commit is shared. Signed checkpoints are cut
+from the same thread at a fixed interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from veriot.core.errors import VeriotError
+from veriot.core.types import (
+    Checkpoint,
+    SecurityEvent,
+    SecurityEventKind,
+    StoredReading,
+)
+from veriot.ingest.verdict import Reason, Verdict
+from veriot.ingest.verify import Checked
+from veriot.ledger.checkpoint import sign_checkpoint
+from veriot.ledger.compact import LogTree
+from veriot.ledger.hashing import leaf_hash
+from veriot.ports import AppendBatch, Clock, Store
+
+log = logging.getLogger(__name__)
+
+MAX_GROUP_READINGS = 20_000
+"""Upper bound on readings per commit, so one commit stays short."""
+
+AppendedHook = Callable[[Sequence[StoredReading]], None]
+
+
+@dataclass(slots=True)
+class _Submission:
+    items: Sequence[Checked | Verdict]
+    events: Sequence[SecurityEvent]
+    future: Future[list[Verdict]]
+    alerts: Sequence[bytes] = field(default=())
+
+
+class _CheckpointRequest:
+    def __init__(self) -> None:
+        self.future: Future[Checkpoint | None] = Future()
+
+
+class Sequencer:
+    """Assigns log indices, persists readings with their tree nodes, cuts checkpoints.
+
+    `log_seed` is the log's Ed25519 seed; `checkpoint_interval_s` how often a new signed
+    checkpoint is cut when the log has grown. `on_appended` is called (on the sequencer
+    thread, after the commit) with the readings just stored; keep it cheap.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        log_seed: bytes,
+        clock: Clock,
+        checkpoint_interval_s: float,
+        on_appended: AppendedHook | None = None,
+    ) -> None:
+        self._store = store
+        self._seed = log_seed
+        self._clock = clock
+        self._interval = checkpoint_interval_s
+        self._on_appended = on_appended
+        self._queue: queue.Queue[_Submission | _CheckpointRequest | None] = queue.Queue()
+        self._tree = LogTree.restore(store.log_size(), store.get_nodes)
+        self._last_seq: dict[str, int] = store.last_seqs()
+        latest = store.latest_checkpoint()
+        self._checkpoint_size = latest.size if latest else 0
+        self._checkpoint_time = 0.0
+        self._thread: threading.Thread | None = None
+
+    # -- public, thread-safe ---------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return self._tree.size
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="veriot-sequencer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Drains the queue, cuts a final checkpoint, and stops the thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def submit(
+        self,
+        items: Sequence[Checked | Verdict],
+        events: Sequence[SecurityEvent] = (),
+        alerts: Sequence[bytes] = (),
+    ) -> Future[list[Verdict]]:
+        """Queues checked readings; the future gives one verdict per item, in order,
+        once the accepted ones are durable."""
+        future: Future[list[Verdict]] = Future()
+        self._queue.put(_Submission(items, events, future, alerts))
+        return future
+
+    def checkpoint_now(self) -> Future[Checkpoint | None]:
+        """Cuts a checkpoint at the current size (if the log grew) and returns the latest."""
+        request = _CheckpointRequest()
+        self._queue.put(request)
+        return request.future
+
+    # -- the sequencer thread --------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            timeout = max(0.0, self._checkpoint_time + self._interval - time.monotonic())
+            try:
+                first = self._queue.get(
+                    timeout=timeout if self._tree.size > self._checkpoint_size else None
+                )
+            except queue.Empty:
+                self._safe_checkpoint()
+                continue
+            if first is None:
+                self._drain_and_finish()
+                return
+            group: list[_Submission] = []
+            requests: list[_CheckpointRequest] = []
+            stop = self._collect(first, group, requests)
+            if group:
+                self._process(group)
+            if requests:
+                cp = self._safe_checkpoint(force=True)
+                for r in requests:
+                    r.future.set_result(cp)
+            elif time.monotonic() - self._checkpoint_time >= self._interval:
+                self._safe_checkpoint()
+            if stop:
+                self._drain_and_finish()
+                return
+
+    def _collect(
+        self,
+        first: _Submission | _CheckpointRequest,
+        group: list[_Submission],
+        requests: list[_CheckpointRequest],
+    ) -> bool:
+        item: _Submission | _CheckpointRequest | None = first
+        count = 0
+        while True:
+            if item is None:
+                return True
+            if isinstance(item, _CheckpointRequest):
+                requests.append(item)
+            else:
+                group.append(item)
+                count += len(item.items) + len(item.alerts)
+            if count >= MAX_GROUP_READINGS:
+                return False
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+
+    def _drain_and_finish(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Submission):
+                self._process([item])
+            elif isinstance(item, _CheckpointRequest):
+                item.future.set_result(self._safe_checkpoint(force=True))
+        self._safe_checkpoint(force=True)
+
+    def _safe_checkpoint(self, force: bool = False) -> Checkpoint | None:
+        try:
+            return self._checkpoint(force)
+        except VeriotError:
+            log.exception("could not store a checkpoint; will retry")
+            return self._store.latest_checkpoint()
+
+    def _checkpoint(self, force: bool) -> Checkpoint | None:
+        self._checkpoint_time = time.monotonic()
+        size = self._tree.size
+        if size == 0 or (size == self._checkpoint_size and not force):
+            return self._store.latest_checkpoint()
+        if size == self._checkpoint_size:
+            return self._store.latest_checkpoint()
+        cp = sign_checkpoint(self._seed, size, self._tree.root(), self._clock.now())
+        self._store.add_checkpoint(cp)
+        self._checkpoint_size = size
+        return cp
+
+    def _process(self, group: list[_Submission]) -> None:
+        now = self._clock.now()
+        index = self._tree.size
+        seen: dict[tuple[str, int], tuple[str, int]] = {}
+        last_seq: dict[str, int] = {}  # updates to apply on success
+        stored: list[StoredReading] = []
+        alerts: list[tuple[int, bytes]] = []
+        events: list[SecurityEvent] = []
+        leaf_hashes: list[bytes] = []
+        verdicts: list[list[Verdict]] = []
+        for sub in group:
+            events.extend(sub.events)
+            out: list[Verdict] = []
+            for item in sub.items:
+                if isinstance(item, Verdict):
+                    out.append(item)
+                    continue
+                reading = item.signed.reading
+                key = (reading.device, reading.seq)
+                prior = seen.get(key)
+                if prior is None:
+                    found = self._known(reading.device, reading.seq, last_seq)
+                    prior = found
+                if prior is not None:
+                    prior_id, prior_index = prior
+                    if prior_id == item.id:
+                        out.append(
+                            Verdict(
+                                False,
+                                id=prior_id,
+                                index=prior_index,
+                                reason=Reason.REPLAY,
+                                detail=f"sequence number {reading.seq} of {reading.device} "
+                                f"is already in the log at index {prior_index}",
+                            )
+                        )
+                        events.append(
+                            SecurityEvent(
+                                reading.device, SecurityEventKind.REPLAY, now, reading.seq
+                            )
+                        )
+                    else:
+                        detail = (
+                            f"{reading.device} signed two different readings with sequence "
+                            f"number {reading.seq}: got {item.id}, already have {prior_id}"
+                        )
+                        out.append(
+                            Verdict(False, id=item.id, reason=Reason.EQUIVOCATION, detail=detail)
+                        )
+                        events.append(
+                            SecurityEvent(
+                                reading.device,
+                                SecurityEventKind.EQUIVOCATION,
+                                now,
+                                reading.seq,
+                                detail,
+                            )
+                        )
+                    continue
+                last = last_seq.get(reading.device, self._last_seq.get(reading.device))
+                gap = last is not None and reading.seq > last + 1
+                if gap:
+                    events.append(
+                        SecurityEvent(
+                            reading.device,
+                            SecurityEventKind.SEQUENCE_GAP,
+                            now,
+                            reading.seq,
+                            f"expected {last + 1}, got {reading.seq}" if last is not None else "",
+                        )
+                    )
+                if last is None or reading.seq > last:
+                    last_seq[reading.device] = reading.seq
+                seen[key] = (item.id, index)
+                stored.append(StoredReading(item.id, index, item.signed, item.leaf_hash, now, gap))
+                leaf_hashes.append(item.leaf_hash)
+                out.append(Verdict(True, id=item.id, index=index, gap=gap))
+                index += 1
+            for leaf in sub.alerts:
+                alerts.append((index, leaf))
+                leaf_hashes.append(leaf_hash(leaf))
+                index += 1
+            verdicts.append(out)
+        try:
+            nodes = self._tree.append_leaf_hashes(leaf_hashes) if leaf_hashes else []
+            self._store.append(
+                AppendBatch(readings=stored, nodes=nodes, events=events, alerts=alerts)
+            )
+        except Exception as exc:  # the store failed: nothing of this group is kept
+            log.exception("append failed; rejecting %d readings", len(stored))
+            self._tree = LogTree.restore(self._store.log_size(), self._store.get_nodes)
+            detail = f"the store could not record the reading: {exc}"
+            for sub, out in zip(group, verdicts, strict=True):
+                sub.future.set_result(
+                    [
+                        v
+                        if not v.accepted
+                        else Verdict(False, id=v.id, reason=Reason.UNAVAILABLE, detail=detail)
+                        for v in out
+                    ]
+                )
+            return
+        self._last_seq.update(last_seq)
+        for sub, out in zip(group, verdicts, strict=True):
+            sub.future.set_result(out)
+        if self._on_appended is not None and stored:
+            try:
+                self._on_appended(stored)
+            except Exception:
+                log.exception("on_appended hook failed")
+
+    def _known(self, device: str, seq: int, pending: dict[str, int]) -> tuple[str, int] | None:
+        """The (id, index) already logged for (device, seq), looked up only when seq is
+        not above the device's highest accepted one (the common case costs no read)."""
+        last = pending.get(device, self._last_seq.get(device))
+        if last is None or seq > last:
+            return None
+        existing = self._store.find_seq(device, seq)
+        return None if existing is None else (existing.id, existing.index)

@@ -1,0 +1,51 @@
+"""One ingest path for every front door (HTTP, MQTT): decode, verify, sequence, count."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future
+
+from veriot.core.wire import decode_request
+from veriot.ingest.metrics import IngestMetrics
+from veriot.ingest.sequencer import Sequencer
+from veriot.ingest.verdict import Verdict
+from veriot.ingest.verify import CheckResult, Verifier
+from veriot.ports import Clock
+
+
+class IngestService:
+    def __init__(
+        self, verifier: Verifier, sequencer: Sequencer, metrics: IngestMetrics, clock: Clock
+    ) -> None:
+        self.verifier = verifier
+        self.sequencer = sequencer
+        self.metrics = metrics
+        self.clock = clock
+
+    def check(self, body: bytes) -> CheckResult:
+        """Decodes and verifies a request body. Raises DecodeError for a malformed body.
+        CPU-bound and thread-safe: call it from worker threads."""
+        request = decode_request(body)
+        return self.verifier.check(request.readings, request.batches, self.clock.now())
+
+    def submit(self, result: CheckResult) -> Future[list[Verdict]]:
+        return self.sequencer.submit(result.items, result.events)
+
+    def ingest(self, body: bytes) -> list[Verdict]:
+        """Synchronous decode -> verify -> sequence; returns once accepted readings are durable."""
+        verdicts = self.submit(self.check(body)).result()
+        self.count(verdicts)
+        return verdicts
+
+    def count(self, verdicts: Sequence[Verdict]) -> None:
+        accepted = 0
+        for v in verdicts:
+            if v.accepted:
+                accepted += 1
+                if v.gap:
+                    self.metrics.gaps.inc()
+            elif v.reason is not None:
+                self.metrics.rejected.labels(v.reason.value).inc()
+        if accepted:
+            self.metrics.accepted.inc(accepted)
+        self.metrics.log_size.set(self.sequencer.size)

@@ -1,0 +1,55 @@
+"""What ingest says about each reading, and the stable reason codes of a rejection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a reading was rejected. The values are stable: metrics, API and acks use them."""
+
+    MALFORMED = "malformed"
+    BAD_SIGNATURE = "bad_signature"
+    BAD_BATCH = "bad_batch"
+    UNKNOWN_DEVICE = "unknown_device"
+    REVOKED_DEVICE = "revoked_device"
+    REPLAY = "replay"
+    EQUIVOCATION = "equivocation"
+    CLOCK_SKEW = "clock_skew"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Accepted (with the reading's id and log index) or rejected (with a reason).
+
+    A replay carries the id and index of the reading already in the log, so an
+    at-least-once sender learns that its earlier copy was stored.
+    """
+
+    accepted: bool
+    id: str | None = None
+    index: int | None = None
+    reason: Reason | None = None
+    detail: str = ""
+    gap: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        if self.accepted:
+            out: dict[str, object] = {"status": "accepted", "id": self.id, "index": self.index}
+            if self.gap:
+                out["gap"] = True
+            return out
+        out = {"status": "rejected", "reason": self.reason.value if self.reason else None}
+        if self.detail:
+            out["detail"] = self.detail
+        if self.id is not None:
+            out["id"] = self.id
+        if self.index is not None:
+            out["index"] = self.index
+        return out
+
+
+def rejected(reason: Reason, detail: str, reading_id: str | None = None) -> Verdict:
+    return Verdict(accepted=False, reason=reason, detail=detail, id=reading_id)

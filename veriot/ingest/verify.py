@@ -1,0 +1,224 @@
+"""The stateless half of ingest: check each reading's device, signature and clock.
+
+Runs on worker threads (Ed25519 verification releases the GIL, so several requests
+verify on every core at once). What passes becomes a `Checked` for the sequencer; what
+fails becomes a rejected `Verdict` and, where it bears on a device's trust, a
+`SecurityEvent`. Nothing here touches the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from veriot.core import canonical
+from veriot.core.errors import InputError, RevokedDeviceError, UnknownDeviceError
+from veriot.core.types import (
+    BatchAuth,
+    Device,
+    SecurityEvent,
+    SecurityEventKind,
+    SignedReading,
+)
+from veriot.core.wire import CompactBatch
+from veriot.identity.registry import check_may_write
+from veriot.identity.signatures import verify_signature
+from veriot.ingest.verdict import Reason, Verdict, rejected
+from veriot.ledger.batch import batch_root_from_path, batch_tree
+from veriot.ledger.hashing import LEAF_PREFIX
+
+DeviceLookup = Callable[[str], Device | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A reading whose signature, device and clock checked out, ready to sequence."""
+
+    signed: SignedReading
+    id: str
+    leaf: bytes
+    leaf_hash: bytes
+
+
+@dataclass(slots=True)
+class CheckResult:
+    """One entry per input reading, in input order (readings first, then batches)."""
+
+    items: list[Checked | Verdict] = field(default_factory=list)
+    events: list[SecurityEvent] = field(default_factory=list)
+
+
+def _leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(LEAF_PREFIX + data).digest()
+
+
+class Verifier:
+    """Checks readings against the device registry cache and the receiver's clock.
+
+    `devices` looks a device up by did (a local cache kept in sync with the registry);
+    `max_skew_s` bounds how far in the future a record's time may be.
+    """
+
+    def __init__(self, devices: DeviceLookup, max_skew_s: float) -> None:
+        self._devices = devices
+        self._max_skew_s = max_skew_s
+
+    def check(
+        self,
+        readings: Sequence[SignedReading],
+        batches: Sequence[CompactBatch],
+        now: float,
+    ) -> CheckResult:
+        result = CheckResult()
+        verified_batches: dict[tuple[str, bytes, bytes], bool] = {}
+        for signed in readings:
+            result.items.append(self._check_one(signed, now, result.events, verified_batches))
+        for batch in batches:
+            self._check_compact_batch(batch, now, result)
+        return result
+
+    def _device(
+        self, did: str, now: float, seq: int, events: list[SecurityEvent], reading_id: str | None
+    ) -> Device | Verdict:
+        try:
+            return check_may_write(self._devices(did), did, now)
+        except UnknownDeviceError as exc:
+            events.append(SecurityEvent(did, SecurityEventKind.UNKNOWN_DEVICE, now, seq))
+            return rejected(Reason.UNKNOWN_DEVICE, str(exc), reading_id)
+        except RevokedDeviceError as exc:
+            events.append(SecurityEvent(did, SecurityEventKind.REVOKED_DEVICE, now, seq))
+            return rejected(Reason.REVOKED_DEVICE, str(exc), reading_id)
+
+    def _skewed(self, signed: SignedReading, now: float) -> str | None:
+        limit = now + self._max_skew_s
+        for record in signed.reading.records:
+            if record.time > limit:
+                return (
+                    f"record {record.name!r} has time {record.time:.3f}, "
+                    f"{record.time - now:.1f}s ahead of the receiver's clock; "
+                    f"at most {self._max_skew_s:g}s is allowed"
+                )
+        return None
+
+    def _check_one(
+        self,
+        signed: SignedReading,
+        now: float,
+        events: list[SecurityEvent],
+        verified_batches: dict[tuple[str, bytes, bytes], bool],
+    ) -> Checked | Verdict:
+        reading = signed.reading
+        try:
+            message = canonical.reading_message(reading)
+        except InputError as exc:
+            return rejected(Reason.MALFORMED, str(exc))
+        rid = canonical.reading_id(message)
+        device = self._device(reading.device, now, reading.seq, events, rid)
+        if isinstance(device, Verdict):
+            return device
+        skew = self._skewed(signed, now)
+        if skew is not None:
+            events.append(
+                SecurityEvent(reading.device, SecurityEventKind.CLOCK_SKEW, now, reading.seq, skew)
+            )
+            return rejected(Reason.CLOCK_SKEW, skew, rid)
+        if signed.batch is not None:
+            problem = self._check_batch_auth(device, message, signed.batch, verified_batches)
+            if problem is not None:
+                reason, detail = problem
+                events.append(
+                    SecurityEvent(
+                        reading.device, SecurityEventKind.BAD_SIGNATURE, now, reading.seq, detail
+                    )
+                )
+                return rejected(reason, detail, rid)
+        elif signed.signature is None or not verify_signature(
+            device.public_key, message, signed.signature
+        ):
+            detail = f"signature does not verify under the registered key of {reading.device}"
+            events.append(
+                SecurityEvent(
+                    reading.device, SecurityEventKind.BAD_SIGNATURE, now, reading.seq, detail
+                )
+            )
+            return rejected(Reason.BAD_SIGNATURE, detail, rid)
+        leaf = canonical.reading_leaf(signed, message)
+        return Checked(signed=signed, id=rid, leaf=leaf, leaf_hash=_leaf_hash(leaf))
+
+    @staticmethod
+    def _check_batch_auth(
+        device: Device,
+        message: bytes,
+        auth: BatchAuth,
+        verified: dict[tuple[str, bytes, bytes], bool],
+    ) -> tuple[Reason, str] | None:
+        try:
+            root = batch_root_from_path(_leaf_hash(message), auth.index, auth.size, auth.path)
+        except ValueError as exc:
+            return Reason.BAD_BATCH, f"batch path is malformed: {exc}"
+        if root != auth.root:
+            return Reason.BAD_BATCH, (
+                f"batch path leads to root {root.hex()}, not the signed root {auth.root.hex()}"
+            )
+        key = (device.did, auth.root, auth.signature)
+        ok = verified.get(key)
+        if ok is None:
+            batch_msg = canonical.batch_message(device.did, auth.size, auth.root)
+            ok = verified[key] = verify_signature(device.public_key, batch_msg, auth.signature)
+        if not ok:
+            return Reason.BAD_SIGNATURE, (
+                f"batch signature does not verify under the registered key of {device.did}"
+            )
+        return None
+
+    def _check_compact_batch(self, batch: CompactBatch, now: float, result: CheckResult) -> None:
+        """A batch signed once: recompute its root, verify one signature, prove each member."""
+        events = result.events
+        try:
+            messages = [canonical.reading_message(r) for r in batch.readings]
+            if any(r.device != batch.device for r in batch.readings):
+                raise InputError("every reading of a batch must name the batch's device")
+        except InputError as exc:
+            result.items.extend(rejected(Reason.MALFORMED, str(exc)) for _ in batch.readings)
+            return
+        ids = [canonical.reading_id(m) for m in messages]
+        first_seq = batch.readings[0].seq if batch.readings else 0
+        device = self._device(batch.device, now, first_seq, events, None)
+        if isinstance(device, Verdict):
+            result.items.extend(
+                Verdict(False, id=i, reason=device.reason, detail=device.detail) for i in ids
+            )
+            return
+        root, paths = batch_tree([_leaf_hash(m) for m in messages])
+        size = len(messages)
+        batch_msg = canonical.batch_message(batch.device, size, root)
+        if not verify_signature(device.public_key, batch_msg, batch.signature):
+            detail = f"batch signature does not verify under the registered key of {batch.device}"
+            events.append(
+                SecurityEvent(batch.device, SecurityEventKind.BAD_SIGNATURE, now, first_seq, detail)
+            )
+            result.items.extend(rejected(Reason.BAD_SIGNATURE, detail, i) for i in ids)
+            return
+        for i, (reading, message, rid) in enumerate(
+            zip(batch.readings, messages, ids, strict=True)
+        ):
+            signed = SignedReading(
+                reading=reading,
+                batch=BatchAuth(
+                    root=root, size=size, index=i, path=paths[i], signature=batch.signature
+                ),
+            )
+            skew = self._skewed(signed, now)
+            if skew is not None:
+                events.append(
+                    SecurityEvent(
+                        batch.device, SecurityEventKind.CLOCK_SKEW, now, reading.seq, skew
+                    )
+                )
+                result.items.append(rejected(Reason.CLOCK_SKEW, skew, rid))
+                continue
+            leaf = canonical.reading_leaf(signed, message)
+            result.items.append(
+                Checked(signed=signed, id=rid, leaf=leaf, leaf_hash=_leaf_hash(leaf))
+            )

@@ -1,0 +1,67 @@
+"""Device batch trees: a device signs once over the RFC 9162 root of a batch of readings.
+
+Leaf i of a batch is `leaf_hash(reading_message(reading_i))`; the tree is the same RFC 9162
+tree as the log's, so a batch path is checked exactly like a log inclusion proof.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from veriot.core.errors import InputError
+from veriot.ledger.hashing import HASH_SIZE, NODE_PREFIX
+from veriot.ledger.proof import root_from_path
+
+_sha256 = hashlib.sha256
+
+
+def _levels(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of the tree, leaves first. An odd last node is carried up unchanged,
+    which builds the same tree as RFC 9162's split at the largest power of two."""
+    if not leaf_hashes:
+        raise InputError("a batch has at least one reading; got 0")
+    for h in leaf_hashes:
+        if len(h) != HASH_SIZE:
+            raise InputError(f"a leaf hash is {HASH_SIZE} bytes; got {len(h)}")
+    sha, prefix = _sha256, NODE_PREFIX
+    level = list(leaf_hashes)
+    levels = [level]
+    while len(level) > 1:
+        up = [sha(prefix + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) & 1:
+            up.append(level[-1])
+        levels.append(up)
+        level = up
+    return levels
+
+
+def batch_root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """The RFC 9162 root of a non-empty batch (n - 1 hashes). Raises InputError."""
+    return _levels(leaf_hashes)[-1][0]
+
+
+def batch_tree(leaf_hashes: Sequence[bytes]) -> tuple[bytes, list[tuple[bytes, ...]]]:
+    """The root of a non-empty batch and the inclusion path of every leaf, in one pass.
+
+    Raises InputError for an empty batch or a hash that is not 32 bytes.
+    """
+    levels = _levels(leaf_hashes)
+    paths: list[tuple[bytes, ...]] = []
+    for index in range(len(leaf_hashes)):
+        path: list[bytes] = []
+        i = index
+        for level in levels[:-1]:
+            sibling = i ^ 1
+            # A node without a sibling was carried up: it adds nothing to the path.
+            if sibling < len(level):
+                path.append(level[sibling])
+            i >>= 1
+        paths.append(tuple(path))
+    return levels[-1][0], paths
+
+
+def batch_root_from_path(leaf_hash: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes:
+    """The batch root that `path` proves `leaf_hash` to be leaf `index` of, in a batch of
+    `size`. Requires 0 <= index < size; raises ProofError for a path of the wrong shape."""
+    return root_from_path(leaf_hash, index, size, path)

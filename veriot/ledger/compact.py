@@ -1,0 +1,140 @@
+"""The compact range: the right edge of the log tree, kept in memory.
+
+A tree of `size` leaves is covered by one perfect subtree per set bit of `size`, largest
+first: for size 7 (0b111) the roots of leaves [0, 4), [4, 6) and [6, 7). Holding those
+hashes is enough to append leaves and compute the root; every node that becomes complete
+on the way is handed back so the caller can persist it (see docs/log.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+
+from veriot.core.errors import InputError, StoreError
+from veriot.core.types import NodeId
+from veriot.ledger.hashing import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX
+
+Fetch = Callable[[Sequence[NodeId]], list[bytes]]
+"""Returns the stored hashes of the given nodes, in order (`LogStore.get_nodes`).
+Raises MissingNodeError for a node that is not stored."""
+
+_sha256 = hashlib.sha256
+
+
+def compact_range_ids(size: int) -> list[NodeId]:
+    """Ids of the perfect subtrees covering leaves [0, size), largest (leftmost) first.
+
+    Requires size >= 0. There is one node per set bit of `size`, so at most 64.
+    """
+    if size < 0:
+        raise InputError(f"tree size must be >= 0; got {size}")
+    return [
+        NodeId(level, (size >> level) - 1)
+        for level in range(size.bit_length() - 1, -1, -1)
+        if (size >> level) & 1
+    ]
+
+
+def fold_right(hashes: Sequence[bytes]) -> bytes:
+    """Hashes a run of perfect subtree roots, ordered left to right, into the root of the
+    subtree they cover (RFC 9162 merges the smallest, rightmost ones first).
+
+    Requires at least one hash.
+    """
+    acc = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        acc = _sha256(NODE_PREFIX + left + acc).digest()
+    return acc
+
+
+def check_fetched(ids: Sequence[NodeId], hashes: Sequence[bytes]) -> None:
+    """Raises StoreError unless `hashes` has one 32-byte hash per id."""
+    if len(hashes) != len(ids):
+        raise StoreError(f"the node store returned {len(hashes)} hashes for {len(ids)} node ids")
+    for node, h in zip(ids, hashes, strict=True):
+        if len(h) != HASH_SIZE:
+            raise StoreError(
+                f"stored node (level {node.level}, index {node.index}) is {len(h)} bytes; "
+                f"want {HASH_SIZE}"
+            )
+
+
+class LogTree:
+    """The right edge of an append-only RFC 9162 tree.
+
+    `hashes` are the roots of the perfect subtrees of `compact_range_ids(size)`, in that
+    order. Appending returns every node that became complete so it can be persisted.
+    """
+
+    __slots__ = ("_hashes", "_size")
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        """Requires len(hashes) == popcount(size) and each hash to be 32 bytes."""
+        if size < 0:
+            raise InputError(f"tree size must be >= 0; got {size}")
+        want = size.bit_count()
+        if len(hashes) != want:
+            raise InputError(
+                f"a tree of size {size} has {want} right-edge hashes; got {len(hashes)}"
+            )
+        for h in hashes:
+            if len(h) != HASH_SIZE:
+                raise InputError(f"a right-edge hash is {HASH_SIZE} bytes; got {len(h)}")
+        self._size = size
+        self._hashes = list(hashes)
+
+    @classmethod
+    def restore(cls, size: int, fetch: Fetch) -> LogTree:
+        """Rebuilds the right edge of the tree of `size` leaves from stored nodes
+        (popcount(size) node reads). Raises MissingNodeError or StoreError."""
+        ids = compact_range_ids(size)
+        hashes = fetch(ids) if ids else []
+        check_fetched(ids, hashes)
+        return cls(size, hashes)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def hashes(self) -> tuple[bytes, ...]:
+        """The right-edge hashes, in the order of `compact_range_ids(size)`."""
+        return tuple(self._hashes)
+
+    def root(self) -> bytes:
+        """The RFC 9162 root of the current tree (EMPTY_ROOT when size is 0)."""
+        if not self._hashes:
+            return EMPTY_ROOT
+        return fold_right(self._hashes)
+
+    def append_leaf_hashes(self, leaf_hashes: Sequence[bytes]) -> list[tuple[NodeId, bytes]]:
+        """Appends leaves by their leaf hashes and returns every node that became complete,
+        the level-0 nodes of the new leaves included, children before parents.
+
+        Requires every hash to be 32 bytes; the tree is unchanged when one is not.
+        """
+        for h in leaf_hashes:
+            if len(h) != HASH_SIZE:
+                raise InputError(f"a leaf hash is {HASH_SIZE} bytes; got {len(h)}")
+        # Hot path: locals instead of attribute and global lookups.
+        stack = self._hashes
+        pop, push = stack.pop, stack.append
+        sha, prefix, node_id = _sha256, NODE_PREFIX, NodeId
+        out: list[tuple[NodeId, bytes]] = []
+        emit = out.append
+        size = self._size
+        for h in leaf_hashes:
+            emit((node_id(0, size), h))
+            # Each trailing 1 bit of the old size is a perfect subtree that the new leaf
+            # completes into one twice as large.
+            s, level = size, 0
+            while s & 1:
+                h = sha(prefix + pop() + h).digest()
+                s >>= 1
+                level += 1
+                emit((node_id(level, s), h))
+            push(h)
+            size += 1
+        self._size = size
+        return out

@@ -1,0 +1,33 @@
+"""RFC 9162 section 2.1 hashing with SHA-256.
+
+Leaves and interior nodes are hashed under different one-byte prefixes so that no leaf can
+be passed off as an interior node (second-preimage resistance, RFC 9162 section 2.1.1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+LEAF_PREFIX = b"\x00"
+"""Domain-separation prefix of a leaf hash: HASH(0x00 || data)."""
+
+NODE_PREFIX = b"\x01"
+"""Domain-separation prefix of an interior node hash: HASH(0x01 || left || right)."""
+
+HASH_SIZE = 32
+"""Bytes in every hash of the log (SHA-256)."""
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+"""The root of the empty tree: SHA-256 of the empty string."""
+
+_sha256 = hashlib.sha256
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """The RFC 9162 hash of a leaf: SHA-256(0x00 || data)."""
+    return _sha256(LEAF_PREFIX + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """The RFC 9162 hash of an interior node: SHA-256(0x01 || left || right)."""
+    return _sha256(NODE_PREFIX + left + right).digest()

@@ -1,0 +1,48 @@
+"""Proof bundles and audits over a node's store: shared by the API and the CLI."""
+
+from __future__ import annotations
+
+from veriot.bootstrap import Node
+from veriot.ledger.audit import AuditReport, audit_log, stream_leaves
+from veriot.ledger.bundle import ProofBundle
+from veriot.ledger.proof import inclusion_proof
+from veriot.ports import Store
+
+
+def build_bundle(node: Node, reading_id: str) -> ProofBundle | None:
+    """The self-contained bundle of a reading, proved against the latest checkpoint (one is
+    cut first when the reading is newer than it). None when there is no such reading."""
+    stored = node.store.get_reading(reading_id)
+    if stored is None:
+        return None
+    checkpoint = node.store.latest_checkpoint()
+    if checkpoint is None or stored.index >= checkpoint.size:
+        checkpoint = node.sequencer.checkpoint_now().result()
+    assert checkpoint is not None and stored.index < checkpoint.size
+    device = node.store.get_device(stored.signed.reading.device)
+    assert device is not None, "a stored reading's device is registered"
+    proof = inclusion_proof(stored.index, checkpoint.size, node.store.get_nodes)
+    return ProofBundle(
+        signed=stored.signed,
+        device_public_key=device.public_key,
+        inclusion=proof,
+        checkpoint=checkpoint,
+        log_public_key=node.log_public_key,
+    )
+
+
+def audit(store: Store, log_public_key: bytes) -> AuditReport:
+    """Audits a whole store against its log (see veriot.ledger.audit).
+
+    The audited size is the larger of what the store says and the latest signed
+    checkpoint, so rows deleted behind veriot's back cannot shrink what is checked.
+    """
+    checkpoints = store.list_checkpoints()
+    size = max([store.log_size(), *(cp.size for cp in checkpoints)])
+    return audit_log(
+        stream_leaves(store.leaf_data, size),
+        size,
+        store.get_nodes,
+        checkpoints,
+        log_public_key,
+    )

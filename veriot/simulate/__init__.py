@@ -1,0 +1,1 @@
+"""A fleet simulator: realistic signed readings from cold-chain trucks, meters, machines."""

@@ -1,0 +1,5 @@
+"""The in-memory store adapter, for unit tests."""
+
+from veriot.storage.memory.store import MemoryStore
+
+__all__ = ["MemoryStore"]

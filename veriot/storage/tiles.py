@@ -1,0 +1,125 @@
+"""Tree nodes kept in tiles: the hashes of TILE_WIDTH neighbouring nodes of one level,
+concatenated in one row, as transparency logs do (cf. the tlog tiles of Go's checksum
+database). An append of n leaves completes about 2n nodes but touches only about
+2n / TILE_WIDTH + (levels) rows, which keeps the hot write path short.
+
+Tile `(level, t)` holds nodes (level, t * TILE_WIDTH + j) for j = 0, 1, ... in order; its
+key is `(level << 56) | t`. Nodes of a level must therefore be stored in index order
+without gaps, which an append-only tree does naturally (each batch completes the next
+nodes of every level). This module plans; the adapters read and write the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from veriot.core.canonical import HASH_BYTES
+from veriot.core.errors import InputError, StoreError
+from veriot.core.types import NodeId
+
+NODE_LEVEL_SHIFT = 56
+MAX_NODE_LEVEL = 127
+"""Tile keys are `(level << 56) | tile`: a signed 64-bit integer holds levels up to 127."""
+
+TILE_WIDTH = 64
+"""Nodes per tile: 64 hashes are 2 KiB, small enough to stay inside one SQLite page."""
+
+
+def tile_key(level: int, tile: int) -> int:
+    return (level << NODE_LEVEL_SHIFT) | tile
+
+
+def level_bounds(level: int) -> tuple[int, int]:
+    """The smallest and largest tile key of a level (for "the last tile of level L")."""
+    return level << NODE_LEVEL_SHIFT, ((level + 1) << NODE_LEVEL_SHIFT) - 1
+
+
+def stored_count(key: int, length: int) -> int:
+    """Nodes stored at a level whose last tile has `key` and holds `length` bytes."""
+    tile = key & ((1 << NODE_LEVEL_SHIFT) - 1)
+    return tile * TILE_WIDTH + length // HASH_BYTES
+
+
+def group_by_level(nodes: Iterable[tuple[NodeId, bytes]]) -> dict[int, list[tuple[int, bytes]]]:
+    """The nodes of a batch by level, each level sorted by index. Raises InputError for a
+    node outside the key range or a hash that is not 32 bytes."""
+    levels: dict[int, list[tuple[int, bytes]]] = {}
+    for node, value in nodes:
+        entries = levels.get(node.level)
+        if entries is None:
+            entries = levels[node.level] = []
+        entries.append((node.index, value))
+    for level, entries in levels.items():
+        entries.sort(key=_first)
+        for index, _ in (entries[0], entries[-1]):
+            if not 0 <= level <= MAX_NODE_LEVEL or not 0 <= index < 1 << NODE_LEVEL_SHIFT:
+                raise InputError(
+                    f"tree node (level {level}, index {index}) is out of range: want "
+                    f"0 <= level <= {MAX_NODE_LEVEL} and 0 <= index < 2**{NODE_LEVEL_SHIFT}"
+                )
+        for index, value in entries:
+            if len(value) != HASH_BYTES:
+                raise InputError(
+                    f"tree node (level {level}, index {index}) has a {len(value)}-byte hash; "
+                    f"want {HASH_BYTES}"
+                )
+    return levels
+
+
+def _first(entry: tuple[int, bytes]) -> int:
+    return entry[0]
+
+
+def check_level(level: int, stored: int, entries: Sequence[tuple[int, bytes]]) -> None:
+    """Raises StoreError unless `entries` (sorted by index) are nodes stored, stored+1, ...
+    of a level that holds `stored` nodes."""
+    for offset, (index, _) in enumerate(entries):
+        if index != stored + offset:
+            if index < stored + offset:
+                raise StoreError(f"tree node (level {level}, index {index}) is already stored")
+            raise StoreError(
+                f"tree node (level {level}, index {index}) would leave a gap: level {level} "
+                f"holds nodes 0..{stored + offset - 1}, so the next must be {stored + offset}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class TileWrite:
+    """Write tile `key` with the whole of `hashes`: insert when `new`, else update."""
+
+    key: int
+    hashes: bytes
+    new: bool
+
+
+def plan_level(
+    level: int, last: tuple[int, bytes] | None, entries: Sequence[tuple[int, bytes]]
+) -> list[TileWrite]:
+    """The tile writes that add `entries` (sorted by index) to a level whose last stored
+    tile is `last` (key, hashes), or which has none. Raises StoreError unless the entries
+    are exactly the next nodes of the level."""
+    stored = 0 if last is None else stored_count(last[0], len(last[1]))
+    check_level(level, stored, entries)
+    writes = []
+    position, index = 0, stored
+    while position < len(entries):
+        tile, slot = divmod(index, TILE_WIDTH)
+        take = min(TILE_WIDTH - slot, len(entries) - position)
+        data = b"".join(value for _, value in entries[position : position + take])
+        if slot:
+            assert last is not None and last[0] == tile_key(level, tile)
+            writes.append(TileWrite(last[0], last[1] + data, new=False))
+        else:
+            writes.append(TileWrite(tile_key(level, tile), data, new=True))
+        position += take
+        index += take
+    return writes
+
+
+def locate(node: NodeId) -> tuple[int, int] | None:
+    """(tile key, byte offset) of a node, or None when it is outside the key range."""
+    if not 0 <= node.level <= MAX_NODE_LEVEL or not 0 <= node.index < 1 << NODE_LEVEL_SHIFT:
+        return None
+    tile, slot = divmod(node.index, TILE_WIDTH)
+    return tile_key(node.level, tile), slot * HASH_BYTES
