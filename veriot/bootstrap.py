@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from veriot.clock import SystemClock
 from veriot.config import Settings
-from veriot.core.errors import InputError
+from veriot.core.errors import InputError, UnknownDeviceError
 from veriot.core.types import ApiKey, Device
 from veriot.identity.did import did_from_public_key, public_key_from_did
 from veriot.ingest.devices import DeviceCache
@@ -22,7 +23,11 @@ from veriot.ingest.metrics import IngestMetrics
 from veriot.ingest.sequencer import Sequencer
 from veriot.ingest.service import IngestService
 from veriot.ingest.verify import Verifier
-from veriot.ports import Clock, Store
+from veriot.ports import ChainClient, Clock, Store
+
+if TYPE_CHECKING:
+    from veriot.chain.anchorer import Anchorer
+    from veriot.chain.registry_sync import RegistrySync
 from veriot.storage import open_store
 
 API_KEY_PREFIX = "vk_"
@@ -63,6 +68,9 @@ class Node:
     metrics: IngestMetrics
     sequencer: Sequencer
     ingest: IngestService
+    chain: ChainClient | None = None
+    registry: RegistrySync | None = field(default=None)
+    anchorer: Anchorer | None = field(default=None)
 
     @property
     def log_public_key(self) -> bytes:
@@ -72,9 +80,22 @@ class Node:
 
     def start(self) -> None:
         self.sequencer.start()
+        if self.registry is not None:
+            self.registry.start()
+        if self.anchorer is not None:
+            self.anchorer.start()
 
     def stop(self) -> None:
+        """Stops ingest (a final checkpoint is cut), anchors what is left when the chain
+        answers, and closes the chain and the store."""
         self.sequencer.stop()
+        if self.registry is not None:
+            self.registry.stop()
+        if self.anchorer is not None:
+            self.anchorer.stop()
+            self.anchorer.step()
+        if self.chain is not None:
+            self.chain.close()
         self.store.close()
 
     def register_device(
@@ -84,6 +105,9 @@ class Node:
         type: str = "generic",
         metadata: dict[str, str] | None = None,
     ) -> Device:
+        if self.registry is not None:
+            did = did_from_public_key(public_key)
+            return self.registry.register(did, public_key, type, name, metadata)
         device = Device(
             did=did_from_public_key(public_key),
             public_key=public_key,
@@ -98,6 +122,10 @@ class Node:
 
     def revoke_device(self, did: str) -> Device:
         public_key_from_did(did)  # a clear error for a malformed id
+        if self.registry is not None:
+            if self.store.get_device(did) is None:
+                raise UnknownDeviceError(did)
+            return self.registry.revoke(did)
         device = self.store.revoke_device(did, self.clock.now())
         self.devices.put(device)
         return device
@@ -126,4 +154,27 @@ def open_node(settings: Settings, clock: Clock | None = None) -> Node:
     verifier = Verifier(devices.get, settings.max_clock_skew_s)
     ingest = IngestService(verifier, sequencer, metrics, clock)
     metrics.log_size.set(sequencer.size)
-    return Node(settings, store, clock, seed, devices, metrics, sequencer, ingest)
+    node = Node(settings, store, clock, seed, devices, metrics, sequencer, ingest)
+    if settings.use_chain:
+        _attach_chain(node)
+    return node
+
+
+def _attach_chain(node: Node) -> None:
+    """The chain as registry of record and witness of the log (see docs/chain.md)."""
+    from veriot.chain.anchorer import Anchorer
+    from veriot.chain.bootstrap import anchors_path, open_chain
+    from veriot.chain.registry_sync import RegistrySync
+
+    try:
+        node.chain = open_chain(node.settings)
+    except BaseException:
+        node.store.close()
+        raise
+    node.registry = RegistrySync(node.chain, node.store, on_change=node.devices.put)
+    node.anchorer = Anchorer(
+        node.chain,
+        node.store,
+        interval_s=node.settings.anchor_interval_s,
+        path=anchors_path(node.settings.data_dir),
+    )

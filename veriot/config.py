@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     chain: str | None = None
     """None for the embedded chain in data_dir, or an Ethereum JSON-RPC URL."""
     chain_key: Path | None = None
+    use_chain: bool = True
+    """False runs the log without a chain: no on-chain registry, no anchoring."""
     mqtt: str | None = None
     verify_threads: int = Field(default=0, ge=0)
     """Signature verification threads; 0 means one per CPU core."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from veriot.bootstrap import Node
-from veriot.ledger.audit import AuditReport, audit_log, stream_leaves
+from veriot.ledger.audit import AuditReport, audit_log, committed_size, stream_leaves
 from veriot.ledger.bundle import ProofBundle
-from veriot.ledger.proof import inclusion_proof
-from veriot.ports import Store
+from veriot.ledger.proof import consistency_proof, inclusion_proof
+from veriot.ports import Anchor, Store
 
 
 def build_bundle(node: Node, reading_id: str) -> ProofBundle | None:
@@ -22,27 +24,37 @@ def build_bundle(node: Node, reading_id: str) -> ProofBundle | None:
     device = node.store.get_device(stored.signed.reading.device)
     assert device is not None, "a stored reading's device is registered"
     proof = inclusion_proof(stored.index, checkpoint.size, node.store.get_nodes)
+    anchor = node.anchorer.anchor_for(checkpoint.size) if node.anchorer else None
+    consistency = None
+    if anchor is not None and anchor.size > checkpoint.size:
+        consistency = consistency_proof(checkpoint.size, anchor.size, node.store.get_nodes)
     return ProofBundle(
         signed=stored.signed,
         device_public_key=device.public_key,
         inclusion=proof,
         checkpoint=checkpoint,
         log_public_key=node.log_public_key,
+        anchor=anchor,
+        consistency=consistency,
     )
 
 
-def audit(store: Store, log_public_key: bytes) -> AuditReport:
-    """Audits a whole store against its log (see veriot.ledger.audit).
+def audit(store: Store, log_public_key: bytes, anchors: Sequence[Anchor] = ()) -> AuditReport:
+    """Audits a whole store against its log (see veriot.ledger.audit), and against the
+    roots anchored on chain when `anchors` (read from the chain) are given.
 
-    The audited size is the larger of what the store says and the latest signed
-    checkpoint, so rows deleted behind veriot's back cannot shrink what is checked.
+    The audited size is the largest of what the tree nodes commit to, the latest signed
+    checkpoint and the latest anchor: reading rows added or deleted behind veriot's back
+    cannot change what is checked.
     """
     checkpoints = store.list_checkpoints()
-    size = max([store.log_size(), *(cp.size for cp in checkpoints)])
+    committed = committed_size(store.get_nodes)
+    size = max([committed, *(cp.size for cp in checkpoints), *(a.size for a in anchors)])
     return audit_log(
         stream_leaves(store.leaf_data, size),
         size,
         store.get_nodes,
         checkpoints,
         log_public_key,
+        anchors,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from web3 import EthereumTesterProvider, Web3
@@ -27,7 +27,7 @@ def _deploy(w3: Web3, name: str, sender: str, *args: Any) -> Contract:
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     tx = factory.constructor(*args).transact({"from": sender})
     receipt = w3.eth.wait_for_transaction_receipt(tx)
-    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+    return cast(Contract, w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi))
 
 
 @pytest.fixture

@@ -29,8 +29,9 @@ def test_register_records_the_device_and_emits_an_event(
 ) -> None:
     tx = _register(registry, accounts[0])
     stamp = w3.eth.get_block("latest")["timestamp"]
-    key, device_type, meta, registered_at, key_since, revoked_at = (
-        registry.functions.device(DID).call())
+    key, device_type, meta, registered_at, key_since, revoked_at = registry.functions.device(
+        DID
+    ).call()
     assert (key, device_type, meta) == (KEY, "thermometer", META)
     assert registered_at == key_since == stamp and revoked_at == 0
     assert registry.functions.device_count().call() == 1

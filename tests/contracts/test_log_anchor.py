@@ -18,8 +18,9 @@ def _root(n: int) -> bytes:
     return n.to_bytes(32, "big")
 
 
-def _anchor(contract: Contract, sender: str, size: int, log: bytes = LOG,
-            time_ms: int = 1_700_000_000_123) -> Any:
+def _anchor(
+    contract: Contract, sender: str, size: int, log: bytes = LOG, time_ms: int = 1_700_000_000_123
+) -> Any:
     return contract.functions.anchor(log, size, _root(size), time_ms).transact({"from": sender})
 
 
@@ -33,8 +34,12 @@ def test_anchor_is_readable_at_its_size_and_as_latest(
     assert list(log_anchor.functions.anchor_at(LOG, 10).call()) == want
     assert log_anchor.functions.anchor_count(LOG).call() == 1
     (event,) = events(log_anchor, "Anchored", tx)
-    assert event == {"log_id": LOG, "size": 10, "root": _root(10),
-                     "checkpoint_time_ms": 1_700_000_000_123}
+    assert event == {
+        "log_id": LOG,
+        "size": 10,
+        "root": _root(10),
+        "checkpoint_time_ms": 1_700_000_000_123,
+    }
 
 
 def test_sizes_only_grow(log_anchor: Contract, accounts: list[str]) -> None:
@@ -79,7 +84,9 @@ def test_missing_anchors_read_as_zero(log_anchor: Contract, accounts: list[str])
 
 
 def test_registry_address_and_operator_change(
-    log_anchor: Contract, registry: Contract, accounts: list[str],
+    log_anchor: Contract,
+    registry: Contract,
+    accounts: list[str],
     events: Callable[..., list[Any]],
 ) -> None:
     assert log_anchor.functions.registry().call() == registry.address

@@ -183,11 +183,11 @@ def test_serve_answers_healthz(tmp_path: Path) -> None:
     from tests.conftest import free_port
 
     port = free_port()
+    log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
         [*VERIOT, "serve", "--data", str(tmp_path / "s"), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         import time
@@ -198,9 +198,8 @@ def test_serve_answers_healthz(tmp_path: Path) -> None:
                 r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
                 break
             except httpx.HTTPError:
-                assert time.monotonic() < deadline and proc.poll() is None, (
-                    proc.stderr and proc.stderr.read()
-                )
+                alive = proc.poll() is None
+                assert time.monotonic() < deadline and alive, (tmp_path / "serve.log").read_text()
                 time.sleep(0.2)
         assert r.json()["status"] == "ok"
         assert (
@@ -209,3 +208,4 @@ def test_serve_answers_healthz(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        log.close()

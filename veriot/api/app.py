@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from veriot import __version__
 from veriot.api.problems import Problem, ProblemKind, problem_response
-from veriot.api.routes import devices, health, log, problems, readings
+from veriot.api.routes import anchors, devices, health, log, problems, readings
 from veriot.bootstrap import Node
 from veriot.core.errors import (
     ConflictError,
@@ -49,7 +49,14 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.node = node
-    for router in (readings.router, devices.router, log.router, health.router, problems.router):
+    for router in (
+        readings.router,
+        devices.router,
+        log.router,
+        anchors.router,
+        health.router,
+        problems.router,
+    ):
         app.include_router(router)
 
     def instance(request: Request) -> str:

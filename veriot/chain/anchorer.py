@@ -42,15 +42,29 @@ class CheckpointSource(Protocol):
 
 
 def anchor_to_json(anchor: Anchor) -> dict[str, Any]:
-    return {"chain_id": anchor.chain_id, "contract": anchor.contract, "tx_hash": anchor.tx_hash,
-            "block": anchor.block, "size": anchor.size, "root": anchor.root.hex(),
-            "timestamp": anchor.timestamp, "log_id": anchor.log_id}
+    return {
+        "chain_id": anchor.chain_id,
+        "contract": anchor.contract,
+        "tx_hash": anchor.tx_hash,
+        "block": anchor.block,
+        "size": anchor.size,
+        "root": anchor.root.hex(),
+        "timestamp": anchor.timestamp,
+        "log_id": anchor.log_id,
+    }
 
 
 def anchor_from_json(data: dict[str, Any]) -> Anchor:
-    return Anchor(int(data["chain_id"]), str(data["contract"]), str(data["tx_hash"]),
-                  int(data["block"]), int(data["size"]), bytes.fromhex(data["root"]),
-                  float(data["timestamp"]), str(data.get("log_id", "")))
+    return Anchor(
+        int(data["chain_id"]),
+        str(data["contract"]),
+        str(data["tx_hash"]),
+        int(data["block"]),
+        int(data["size"]),
+        bytes.fromhex(data["root"]),
+        float(data["timestamp"]),
+        str(data.get("log_id", "")),
+    )
 
 
 class Anchorer:
@@ -128,8 +142,9 @@ class Anchorer:
         if checkpoint is None or (latest is not None and checkpoint.size <= latest.size):
             return None
         try:
-            anchor = self._chain.anchor(checkpoint.log_id, checkpoint.size, checkpoint.root,
-                                        checkpoint.timestamp)
+            anchor = self._chain.anchor(
+                checkpoint.log_id, checkpoint.size, checkpoint.root, checkpoint.timestamp
+            )
         except TransactionRevertedError:
             # An anchor sent before a crash or lost receipt may have been mined after all.
             self._sync_from_chain()
@@ -156,21 +171,34 @@ class Anchorer:
             if self._outage_since_size is None:
                 self._outage_since_size = latest.size if latest else 0
             cp = self._source.latest_checkpoint()
-            log.warning("anchoring failed (%d in a row; checkpoint size %s pending, retry in "
-                        "%.1fs): %s", self._failures, cp.size if cp else 0, delay, exc)
+            log.warning(
+                "anchoring failed (%d in a row; checkpoint size %s pending, retry in %.1fs): %s",
+                self._failures,
+                cp.size if cp else 0,
+                delay,
+                exc,
+            )
             self.last_error = str(exc)
             return None
         if self._failures:
-            log.info("anchoring resumed after %d failures: anchored size %s, covering every "
-                     "checkpoint since size %s", self._failures,
-                     anchor.size if anchor else "?", self._outage_since_size)
+            log.info(
+                "anchoring resumed after %d failures: anchored size %s, covering every "
+                "checkpoint since size %s",
+                self._failures,
+                anchor.size if anchor else "?",
+                self._outage_since_size,
+            )
         self._failures, self._retry_at, self.last_error = 0, 0.0, None
         self._outage_since_size = None
         return anchor
 
     def run(self) -> None:
+        """Steps every interval until `stop()`."""
         while not self._stop.is_set():
-            self.step()
+            try:
+                self.step()
+            except Exception:  # a store fault must not end anchoring for good
+                log.exception("anchoring step failed; trying again next period")
             self._stop.wait(self._interval_s)
 
     def start(self) -> None:
@@ -196,7 +224,8 @@ class Anchorer:
         on_chain = self._chain.latest_anchor(checkpoint.log_id)
         latest = self.latest()
         up_to_date = (on_chain is None and latest is None) or (
-            on_chain is not None and latest is not None
+            on_chain is not None
+            and latest is not None
             and (on_chain.contract.lower(), on_chain.size, on_chain.root)
             == (latest.contract.lower(), latest.size, latest.root)
         )
@@ -206,8 +235,11 @@ class Anchorer:
                 mine = self._source.checkpoint_at(anchor.size)
                 if mine is not None and mine.root != anchor.root:
                     raise RootMismatchError(expected=anchor.root, calculated=mine.root)
-            log.info("anchors: took %d anchors from the chain (had %d locally)",
-                     len(anchors), len(self._anchors))
+            log.info(
+                "anchors: took %d anchors from the chain (had %d locally)",
+                len(anchors),
+                len(self._anchors),
+            )
             with self._lock:
                 self._anchors = anchors
             self._rewrite()
@@ -228,8 +260,7 @@ class Anchorer:
     def _record(self, anchor: Anchor) -> None:
         with self._lock:
             self._anchors.append(anchor)
-        log.info("anchored size %d in block %d (tx %s)", anchor.size, anchor.block,
-                 anchor.tx_hash)
+        log.info("anchored size %d in block %d (tx %s)", anchor.size, anchor.block, anchor.tx_hash)
         if self._path is None:
             return
         self._path.parent.mkdir(parents=True, exist_ok=True)

@@ -78,8 +78,11 @@ def _read_cached(path: Path, name: str, key: str) -> Artifact | None:
 
 
 def _write_cached(path: Path, artifact: Artifact) -> None:
-    payload = {"abi": artifact.abi, "bytecode": artifact.bytecode.hex(),
-               "source_hash": artifact.source_hash}
+    payload = {
+        "abi": artifact.abi,
+        "bytecode": artifact.bytecode.hex(),
+        "source_hash": artifact.source_hash,
+    }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # write-then-rename so a concurrent reader never sees half a file

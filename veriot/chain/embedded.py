@@ -160,8 +160,10 @@ class EmbeddedChain(Web3Chain):
             if version != JOURNAL_VERSION:
                 raise ChainError(f"chain journal version: got {version}, want {JOURNAL_VERSION}")
             return cast(dict[str, Any], header)
-        header = {"veriot_chain_journal": JOURNAL_VERSION,
-                  "genesis_timestamp": int(self._clock()) - 1}
+        header = {
+            "veriot_chain_journal": JOURNAL_VERSION,
+            "genesis_timestamp": int(self._clock()) - 1,
+        }
         fh.write(json.dumps(header).encode() + b"\n")
         fh.flush()
         os.fsync(fh.fileno())

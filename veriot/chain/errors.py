@@ -1,16 +1,16 @@
 """Errors of the chain adapters. Each is a veriot ChainError (or LedgerError) with its facts.
 
-    ChainError
-    ├── ChainUnavailableError      the node cannot be reached (retry later)
-    ├── WrongChainError            the node is on another chain than the deployment
-    ├── NoContractError            no contract code at a configured address
-    ├── UnfundedAccountError       the operator account cannot pay for gas
-    ├── ReadOnlyChainError         a write without an operator key
-    ├── TransactionRevertedError   the contract refused the call (carries the reason)
-    ├── NotAnchoredError           no anchor covers what is being verified
-    └── DeviceNotAuthorizedError   the registry says the device could not write then
-    LedgerError
-    └── HistoryRewriteError        the log no longer matches a root anchored on chain
+ChainError
+├── ChainUnavailableError      the node cannot be reached (retry later)
+├── WrongChainError            the node is on another chain than the deployment
+├── NoContractError            no contract code at a configured address
+├── UnfundedAccountError       the operator account cannot pay for gas
+├── ReadOnlyChainError         a write without an operator key
+├── TransactionRevertedError   the contract refused the call (carries the reason)
+├── NotAnchoredError           no anchor covers what is being verified
+└── DeviceNotAuthorizedError   the registry says the device could not write then
+LedgerError
+└── HistoryRewriteError        the log no longer matches a root anchored on chain
 """
 
 from __future__ import annotations

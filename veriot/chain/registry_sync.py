@@ -93,8 +93,14 @@ class RegistrySync:
         if self._chain.get_device(did) is not None:
             raise DeviceExistsError(did)
         receipt = self._chain.register_device(did, public_key, device_type, metadata_hash(meta))
-        device = Device(did, public_key, name or did, device_type,
-                        _in_force_since(receipt.timestamp), metadata=meta)
+        device = Device(
+            did,
+            public_key,
+            name or did,
+            device_type,
+            _in_force_since(receipt.timestamp),
+            metadata=meta,
+        )
         with self._lock:
             try:
                 self._devices.add_device(device)
@@ -132,9 +138,14 @@ class RegistrySync:
     def apply(self, event: DeviceEvent) -> None:
         """Applies one registry event to the store (idempotent)."""
         if event.kind == DEVICE_REGISTERED:
-            device = Device(event.did, event.public_key, event.did, event.device_type,
-                            _in_force_since(event.time),
-                            metadata={"metadata_hash": event.metadata_hash.hex()})
+            device = Device(
+                event.did,
+                event.public_key,
+                event.did,
+                event.device_type,
+                _in_force_since(event.time),
+                metadata={"metadata_hash": event.metadata_hash.hex()},
+            )
             with self._lock:
                 if self._devices.get_device(event.did) is not None:
                     return
@@ -158,6 +169,9 @@ class RegistrySync:
                 self._apply_revoke(event.did, event.time)
 
     def _apply_revoke(self, did: str, at: float) -> Device:
+        # In force from the block time, or from now if the block's whole-second timestamp
+        # runs ahead of the clock: readings must be refused as soon as veriot learns of it.
+        at = _in_force_since(at)
         with self._lock:
             try:
                 device = self._devices.revoke_device(did, at)
@@ -185,6 +199,9 @@ class RegistrySync:
             except ChainError as exc:
                 if str(exc) != self.last_error:
                     log.warning("registry sync: %s (retrying every %.1fs)", exc, self._interval_s)
+                self.last_error = str(exc)
+            except Exception as exc:  # a store fault must not end the sync for good
+                log.exception("registry sync failed; trying again next interval")
                 self.last_error = str(exc)
             self._stop.wait(self._interval_s)
 

@@ -15,12 +15,26 @@ from veriot.chain.embedded import EmbeddedChain
 
 log = logging.getLogger(__name__)
 
-READ_METHODS = frozenset({
-    "eth_chainId", "net_version", "eth_blockNumber", "eth_call", "eth_getLogs",
-    "eth_getBlockByNumber", "eth_getBlockByHash", "eth_getTransactionReceipt",
-    "eth_getTransactionByHash", "eth_getCode", "eth_getBalance", "eth_getStorageAt",
-    "eth_getTransactionCount", "eth_gasPrice", "eth_estimateGas", "web3_clientVersion",
-})
+READ_METHODS = frozenset(
+    {
+        "eth_chainId",
+        "net_version",
+        "eth_blockNumber",
+        "eth_call",
+        "eth_getLogs",
+        "eth_getBlockByNumber",
+        "eth_getBlockByHash",
+        "eth_getTransactionReceipt",
+        "eth_getTransactionByHash",
+        "eth_getCode",
+        "eth_getBalance",
+        "eth_getStorageAt",
+        "eth_getTransactionCount",
+        "eth_gasPrice",
+        "eth_estimateGas",
+        "web3_clientVersion",
+    }
+)
 MAX_BODY = 1 << 20
 
 
@@ -95,8 +109,9 @@ class ChainRpcServer:
         return {"jsonrpc": "2.0", "id": rid, "result": _to_json(result)}
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="chain-rpc")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="chain-rpc"
+        )
         self._thread.start()
 
     def serve_forever(self) -> None:

@@ -69,18 +69,43 @@ def verify_on_chain(
     on_chain = chain.anchor_at(cp.log_id, anchor.size)
     if on_chain is None:
         raise NotAnchoredError(
-            cp.log_id, f"contract {anchor.contract} on chain {chain_id} has no anchor at size "
-            f"{anchor.size} (the bundle claims tx {anchor.tx_hash})"
+            cp.log_id,
+            f"contract {anchor.contract} on chain {chain_id} has no anchor at size "
+            f"{anchor.size} (the bundle claims tx {anchor.tx_hash})",
         )
     if on_chain.root != anchor.root:
         raise RootMismatchError(expected=on_chain.root, calculated=anchor.root)
     if on_chain.tx_hash.lower() != anchor.tx_hash.lower():
         raise NotAnchoredError(
-            cp.log_id, f"size {anchor.size} was anchored by tx {on_chain.tx_hash}; the bundle "
-            f"claims tx {anchor.tx_hash}"
+            cp.log_id,
+            f"size {anchor.size} was anchored by tx {on_chain.tx_hash}; the bundle "
+            f"claims tx {anchor.tx_hash}",
         )
     _check_device(bundle, chain, registration_tolerance_s)
     return on_chain
+
+
+def verify_bundle_on_chain(
+    bundle: ProofBundle,
+    url: str,
+    *,
+    registration_tolerance_s: float = DEFAULT_REGISTRATION_TOLERANCE_S,
+) -> Anchor:
+    """`verify_on_chain` against the node at `url`, finding the contracts from the bundle's
+    anchor alone (what `veriot verify-proof --chain URL` does). Raises NotAnchoredError when
+    the bundle has no anchor, and what verify_on_chain and open_verifier_chain raise."""
+    from veriot.chain.bootstrap import open_verifier_chain
+
+    if bundle.anchor is None:
+        verify_bundle(bundle)
+        raise NotAnchoredError(
+            bundle.checkpoint.log_id, "the bundle carries no anchor; nothing to check on chain"
+        )
+    chain = open_verifier_chain(url, bundle.anchor)
+    try:
+        return verify_on_chain(bundle, chain, registration_tolerance_s=registration_tolerance_s)
+    finally:
+        chain.close()
 
 
 def _check_device(bundle: ProofBundle, chain: ChainClient, tolerance_s: float) -> None:
@@ -117,15 +142,22 @@ def check_anchors_against_log(
     findings: list[Finding] = []
     for anchor in anchors_on_chain(chain, log_id):
         if anchor.size > log_size:
-            findings.append(Finding(
-                FindingKind.ANCHOR_MISMATCH, anchor.size,
-                f"size {anchor.size} was anchored on chain (tx {anchor.tx_hash}), but the log "
-                f"now has only {log_size} leaves",
-            ))
+            findings.append(
+                Finding(
+                    FindingKind.ANCHOR_MISMATCH,
+                    anchor.size,
+                    f"size {anchor.size} was anchored on chain (tx {anchor.tx_hash}), but the log "
+                    f"now has only {log_size} leaves",
+                )
+            )
             continue
         finding = check_anchor(anchor.size, anchor.root, fetch)
         if finding is not None:
-            findings.append(Finding(finding.kind, finding.index,
-                                    f"{finding.detail} (anchored in tx {anchor.tx_hash}, "
-                                    f"block {anchor.block})"))
+            findings.append(
+                Finding(
+                    finding.kind,
+                    finding.index,
+                    f"{finding.detail} (anchored in tx {anchor.tx_hash}, block {anchor.block})",
+                )
+            )
     return findings

@@ -99,8 +99,12 @@ class Deployment:
         except (OSError, ValueError) as exc:
             raise ChainError(f"cannot read the chain deployment {path}: {exc}") from exc
         try:
-            return cls(int(data["chain_id"]), str(data["registry"]), str(data["log_anchor"]),
-                       int(data.get("block", 0)))
+            return cls(
+                int(data["chain_id"]),
+                str(data["registry"]),
+                str(data["log_anchor"]),
+                int(data.get("block", 0)),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ChainError(f"chain deployment {path} is malformed: {exc}") from exc
 
@@ -115,9 +119,7 @@ def load_key(path: Path) -> LocalAccount:
     try:
         return cast(LocalAccount, Account.from_key(text))
     except (ValueError, TypeError) as exc:
-        raise InputError(
-            f"chain key file {path} does not hold a 32-byte hex private key"
-        ) from exc
+        raise InputError(f"chain key file {path} does not hold a 32-byte hex private key") from exc
 
 
 def log_id_bytes(log_id: str) -> bytes:
@@ -197,8 +199,9 @@ class Web3Chain:
         if got != chain_id:
             raise WrongChainError(got, chain_id)
         probe._require_code("LogAnchor", log_anchor)
-        registry = probe._guard("read the registry address",
-                                lambda: str(probe._anchor.functions.registry().call()))
+        registry = probe._guard(
+            "read the registry address", lambda: str(probe._anchor.functions.registry().call())
+        )
         chain = cls(w3, Deployment(chain_id, registry, log_anchor), url=url)
         chain.check()
         return chain
@@ -217,15 +220,16 @@ class Web3Chain:
                 raise UnfundedAccountError(address, balance)
 
     def _require_code(self, name: str, address: str) -> None:
-        code = self._guard(f"read the code at {address}",
-                           lambda: self._w3.eth.get_code(Web3.to_checksum_address(address)))
+        code = self._guard(
+            f"read the code at {address}",
+            lambda: self._w3.eth.get_code(Web3.to_checksum_address(address)),
+        )
         if len(code) == 0:
             raise NoContractError(name, address, self._deployment.chain_id)
 
     def _contract(self, name: str, address: str) -> Contract:
         artifact = artifacts.load(name)
-        return self._w3.eth.contract(address=Web3.to_checksum_address(address),
-                                     abi=artifact.abi)
+        return self._w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
 
     # --- hooks for the embedded chain --------------------------------------------------
 
@@ -279,47 +283,73 @@ class Web3Chain:
         _check32(metadata_hash, "metadata hash")
         return self._transact(
             f"register {did}",
-            lambda: self._registry.functions.register(did, public_key, device_type,
-                                                      metadata_hash),
+            lambda: self._registry.functions.register(did, public_key, device_type, metadata_hash),
         )
 
     def rotate_key(self, did: str, public_key: bytes) -> TxReceipt:
         _check32(public_key, "public key")
-        return self._transact(f"rotate the key of {did}",
-                              lambda: self._registry.functions.rotate_key(did, public_key))
+        return self._transact(
+            f"rotate the key of {did}", lambda: self._registry.functions.rotate_key(did, public_key)
+        )
 
     def revoke_device(self, did: str) -> TxReceipt:
         return self._transact(f"revoke {did}", lambda: self._registry.functions.revoke(did))
 
     def get_device(self, did: str) -> ChainDevice | None:
-        record = self._guard(f"read device {did}",
-                             lambda: self._registry.functions.device(did).call())
+        record = self._guard(
+            f"read device {did}", lambda: self._registry.functions.device(did).call()
+        )
         key, device_type, metadata_hash, registered_at, key_since, revoked_at = record
         if registered_at == 0:
             return None
-        return ChainDevice(did, bytes(key), str(device_type), bytes(metadata_hash),
-                           float(registered_at), float(key_since),
-                           float(revoked_at) if revoked_at else None)
+        return ChainDevice(
+            did,
+            bytes(key),
+            str(device_type),
+            bytes(metadata_hash),
+            float(registered_at),
+            float(key_since),
+            float(revoked_at) if revoked_at else None,
+        )
 
     def device_at(self, did: str, when: float) -> ChainDevice | None:
         did_topic = keccak(text=did)
-        events = self._events(self._registry.address, [None, did_topic],
-                              self._deployment.block, None)
+        events = self._events(
+            self._registry.address, [None, did_topic], self._deployment.block, None
+        )
         device: ChainDevice | None = None
         for event in events:
             if event.did != did:
                 continue  # a keccak collision is not our device
             if event.kind == DEVICE_REGISTERED and device is None:
-                device = ChainDevice(did, event.public_key, event.device_type,
-                                     event.metadata_hash, event.time, event.time)
+                device = ChainDevice(
+                    did,
+                    event.public_key,
+                    event.device_type,
+                    event.metadata_hash,
+                    event.time,
+                    event.time,
+                )
             elif device is not None and event.kind == KEY_ROTATED and event.time <= when:
-                device = ChainDevice(did, event.public_key, device.device_type,
-                                     device.metadata_hash, device.registered_at, event.time,
-                                     device.revoked_at)
+                device = ChainDevice(
+                    did,
+                    event.public_key,
+                    device.device_type,
+                    device.metadata_hash,
+                    device.registered_at,
+                    event.time,
+                    device.revoked_at,
+                )
             elif device is not None and event.kind == DEVICE_REVOKED:
-                device = ChainDevice(did, device.public_key, device.device_type,
-                                     device.metadata_hash, device.registered_at,
-                                     device.key_since, event.time)
+                device = ChainDevice(
+                    did,
+                    device.public_key,
+                    device.device_type,
+                    device.metadata_hash,
+                    device.registered_at,
+                    device.key_since,
+                    event.time,
+                )
         return device
 
     def device_events(self, from_block: int, to_block: int | None = None) -> list[DeviceEvent]:
@@ -335,26 +365,38 @@ class Web3Chain:
             f"anchor log {log_id[:16]} at size {size}",
             lambda: self._anchor.functions.anchor(log_bytes, size, root, time_ms),
         )
-        return Anchor(self._deployment.chain_id, self.anchor_address, receipt.tx_hash,
-                      receipt.block, size, root, time_ms / 1000, log_id)
+        return Anchor(
+            self._deployment.chain_id,
+            self.anchor_address,
+            receipt.tx_hash,
+            receipt.block,
+            size,
+            root,
+            time_ms / 1000,
+            log_id,
+        )
 
     def latest_anchor(self, log_id: str) -> Anchor | None:
         log_bytes = log_id_bytes(log_id)
-        record = self._guard("read the latest anchor",
-                             lambda: self._anchor.functions.latest(log_bytes).call())
+        record = self._guard(
+            "read the latest anchor", lambda: self._anchor.functions.latest(log_bytes).call()
+        )
         return self._anchor_from_record(log_id, record)
 
     def anchor_at(self, log_id: str, size: int) -> Anchor | None:
         log_bytes = log_id_bytes(log_id)
-        record = self._guard(f"read the anchor at size {size}",
-                             lambda: self._anchor.functions.anchor_at(log_bytes, size).call())
+        record = self._guard(
+            f"read the anchor at size {size}",
+            lambda: self._anchor.functions.anchor_at(log_bytes, size).call(),
+        )
         return self._anchor_from_record(log_id, record)
 
     def list_anchors(self, log_id: str, from_block: int = 0) -> list[Anchor]:
         log_topic = log_id_bytes(log_id)
         topic0 = next(t for t, (_, n) in self._topics.items() if n == "Anchored")
-        raw = self._logs(self._anchor.address, [topic0, log_topic],
-                         max(from_block, self._deployment.block), None)
+        raw = self._logs(
+            self._anchor.address, [topic0, log_topic], max(from_block, self._deployment.block), None
+        )
         return [self._anchor_from_log(log_id, entry) for entry in raw]
 
     def close(self) -> None:
@@ -367,8 +409,7 @@ class Web3Chain:
         if size == 0:
             return None
         topic0 = next(t for t, (_, n) in self._topics.items() if n == "Anchored")
-        for entry in self._logs(self._anchor.address, [topic0, log_id_bytes(log_id)],
-                                block, block):
+        for entry in self._logs(self._anchor.address, [topic0, log_id_bytes(log_id)], block, block):
             anchor = self._anchor_from_log(log_id, entry)
             if anchor.size == size:
                 return anchor
@@ -379,13 +420,20 @@ class Web3Chain:
 
     def _anchor_from_log(self, log_id: str, entry: Any) -> Anchor:
         args = self._anchor.events.Anchored().process_log(entry)["args"]
-        return Anchor(self._deployment.chain_id, self.anchor_address,
-                      _hex(entry["transactionHash"]), int(entry["blockNumber"]),
-                      int(args["size"]), bytes(args["root"]),
-                      int(args["checkpoint_time_ms"]) / 1000, log_id)
+        return Anchor(
+            self._deployment.chain_id,
+            self.anchor_address,
+            _hex(entry["transactionHash"]),
+            int(entry["blockNumber"]),
+            int(args["size"]),
+            bytes(args["root"]),
+            int(args["checkpoint_time_ms"]) / 1000,
+            log_id,
+        )
 
-    def _events(self, address: str, topics: list[Any], from_block: int,
-                to_block: int | None) -> list[DeviceEvent]:
+    def _events(
+        self, address: str, topics: list[Any], from_block: int, to_block: int | None
+    ) -> list[DeviceEvent]:
         out: list[DeviceEvent] = []
         for entry in self._logs(address, topics, from_block, to_block):
             found = self._topics.get(bytes(entry["topics"][0]))
@@ -395,17 +443,24 @@ class Web3Chain:
             args = contract.events[name]().process_log(entry)["args"]
             kind = _EVENT_KINDS[name]
             key = bytes(args.get("public_key", args.get("new_key", b"")))
-            out.append(DeviceEvent(
-                kind=kind, did=str(args["did"]), public_key=key,
-                device_type=str(args.get("device_type", "")),
-                metadata_hash=bytes(args.get("metadata_hash", b"")),
-                time=float(args["time"]), block=int(entry["blockNumber"]),
-                tx_hash=_hex(entry["transactionHash"]), log_index=int(entry["logIndex"]),
-            ))
+            out.append(
+                DeviceEvent(
+                    kind=kind,
+                    did=str(args["did"]),
+                    public_key=key,
+                    device_type=str(args.get("device_type", "")),
+                    metadata_hash=bytes(args.get("metadata_hash", b"")),
+                    time=float(args["time"]),
+                    block=int(entry["blockNumber"]),
+                    tx_hash=_hex(entry["transactionHash"]),
+                    log_index=int(entry["logIndex"]),
+                )
+            )
         return out
 
-    def _logs(self, address: str, topics: list[Any], from_block: int,
-              to_block: int | None) -> list[Any]:
+    def _logs(
+        self, address: str, topics: list[Any], from_block: int, to_block: int | None
+    ) -> list[Any]:
         last = self.block_number() if to_block is None else to_block
         encoded = [None if t is None else Web3.to_hex(t) for t in topics]
         while encoded and encoded[-1] is None:
@@ -430,20 +485,27 @@ class Web3Chain:
         if account is None:
             raise ReadOnlyChainError(action)
         with self._lock, self._write_scope():
+
             def send() -> bytes:
-                tx = build().build_transaction({
-                    "from": account.address,
-                    "nonce": self._w3.eth.get_transaction_count(account.address, "pending"),
-                    "chainId": self._deployment.chain_id,
-                    "gasPrice": self._w3.eth.gas_price,
-                })
+                tx = build().build_transaction(
+                    {
+                        "from": account.address,
+                        "nonce": self._w3.eth.get_transaction_count(account.address, "pending"),
+                        "chainId": self._deployment.chain_id,
+                        "gasPrice": self._w3.eth.gas_price,
+                    }
+                )
                 tx["gas"] = with_gas_margin(int(tx["gas"]))
                 signed = account.sign_transaction(cast(Any, tx))
                 return self._send_raw(bytes(signed.raw_transaction))
 
             tx_hash = self._guard(action, send)
-            receipt = self._guard(action, lambda: self._w3.eth.wait_for_transaction_receipt(
-                HexBytes(tx_hash), timeout=self._tx_timeout_s, poll_latency=0.05))
+            receipt = self._guard(
+                action,
+                lambda: self._w3.eth.wait_for_transaction_receipt(
+                    HexBytes(tx_hash), timeout=self._tx_timeout_s, poll_latency=0.05
+                ),
+            )
             if receipt["status"] != 1:
                 raise TransactionRevertedError(action, f"status 0 in tx {_hex(tx_hash)}")
             block = receipt["blockNumber"]
@@ -460,8 +522,12 @@ class Web3Chain:
                 raise
             except self._revert_errors as exc:
                 raise TransactionRevertedError(action, _reason(exc)) from exc
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                    ConnectionError, TimeoutError) as exc:
+            except (
+                requests.exceptions.ConnectionError,
+                requests.exceptions.Timeout,
+                ConnectionError,
+                TimeoutError,
+            ) as exc:
                 raise ChainUnavailableError(self._url, f"{action}: {exc}") from exc
             except TimeExhausted as exc:
                 raise ChainUnavailableError(self._url, f"{action}: no receipt: {exc}") from exc
@@ -492,6 +558,7 @@ def deploy(
     url: str = "embedded",
 ) -> Deployment:
     """Deploys a DeviceRegistry and a LogAnchor pointing at it, both owned by `account`."""
+
     def default_send(raw: bytes) -> bytes:
         return bytes(w3.eth.send_raw_transaction(raw))
 
@@ -500,16 +567,19 @@ def deploy(
     def create(name: str, *args: Any) -> tuple[str, int]:
         artifact = artifacts.load(name)
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        tx = factory.constructor(*args).build_transaction({
-            "from": account.address,
-            "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-            "chainId": chain_id,
-            "gasPrice": w3.eth.gas_price,
-        })
+        tx = factory.constructor(*args).build_transaction(
+            {
+                "from": account.address,
+                "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+                "chainId": chain_id,
+                "gasPrice": w3.eth.gas_price,
+            }
+        )
         tx["gas"] = with_gas_margin(int(tx["gas"]))
         tx_hash = send(bytes(account.sign_transaction(cast(Any, tx)).raw_transaction))
-        receipt = w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=tx_timeout_s,
-                                                      poll_latency=0.05)
+        receipt = w3.eth.wait_for_transaction_receipt(
+            HexBytes(tx_hash), timeout=tx_timeout_s, poll_latency=0.05
+        )
         if receipt["status"] != 1 or not receipt["contractAddress"]:
             raise TransactionRevertedError(f"deploy {name}", f"tx {_hex(tx_hash)} failed")
         return str(receipt["contractAddress"]), int(receipt["blockNumber"])
@@ -523,15 +593,23 @@ def deploy(
         log_anchor, _ = create(artifacts.LOG_ANCHOR, registry)
     except ChainError:
         raise
-    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-            ConnectionError, TimeoutError) as exc:
+    except (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        ConnectionError,
+        TimeoutError,
+    ) as exc:
         raise ChainUnavailableError(url, f"deploy: {exc}") from exc
     except (Web3Exception, ValueError) as exc:
         if "insufficient funds" in str(exc).lower():
             raise UnfundedAccountError(account.address, 0, str(exc)) from exc
         raise ChainError(f"deploying the contracts on {url} failed: {exc}") from exc
-    log.info("deployed DeviceRegistry at %s and LogAnchor at %s on chain %d",
-             registry, log_anchor, chain_id)
+    log.info(
+        "deployed DeviceRegistry at %s and LogAnchor at %s on chain %d",
+        registry,
+        log_anchor,
+        chain_id,
+    )
     return Deployment(chain_id, registry, log_anchor, block)
 
 
@@ -540,7 +618,8 @@ def http_web3(url: str, timeout_s: float) -> Web3:
     from web3.providers.rpc.utils import ExceptionRetryConfiguration
 
     provider = Web3.HTTPProvider(
-        url, request_kwargs={"timeout": timeout_s},
+        url,
+        request_kwargs={"timeout": timeout_s},
         exception_retry_configuration=cast(ExceptionRetryConfiguration, None),
     )
     return Web3(provider)

@@ -36,11 +36,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     score.set_defaults(func=cmd_score)
 
     ev = ai_sub.add_parser("evaluate", help="print the NAB and F1 evaluation report")
-    ev.add_argument("--skab", type=Path, nargs="?", const=DEFAULT_SKAB,
-                    help=f"SKAB directory (default when given bare: {DEFAULT_SKAB})")
+    ev.add_argument(
+        "--skab",
+        type=Path,
+        nargs="?",
+        const=DEFAULT_SKAB,
+        help=f"SKAB directory (default when given bare: {DEFAULT_SKAB})",
+    )
     ev.add_argument("--synthetic", action="store_true", help="the synthetic suite")
-    ev.add_argument("--detector", choices=detector_names(),
-                    help="one detector (default: the defaults of each data set)")
+    ev.add_argument(
+        "--detector",
+        choices=detector_names(),
+        help="one detector (default: the defaults of each data set)",
+    )
     ev.set_defaults(func=cmd_evaluate)
 
 
@@ -63,10 +71,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     scores[order] = np.clip(np.nan_to_num(per_row, nan=0.0), 0.0, 1.0)
     sep = ";" if table.header and ";" in text.partition("\n")[0] else ","
     cells = np.char.mod("%.6f", scores).tolist()
-    out = "\n".join(
-        [text.partition("\n")[0].rstrip("\r") + sep + "anomaly_score"]
-        + [line.rstrip("\r") + sep + c for line, c in zip(table.lines, cells, strict=True)]
-    ) + "\n"
+    out = (
+        "\n".join(
+            [text.partition("\n")[0].rstrip("\r") + sep + "anomaly_score"]
+            + [line.rstrip("\r") + sep + c for line, c in zip(table.lines, cells, strict=True)]
+        )
+        + "\n"
+    )
     if args.output is None:
         sys.stdout.write(out)
     else:

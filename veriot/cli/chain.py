@@ -17,7 +17,8 @@ def register(sub: Any) -> None:
     chain_sub = parser.add_subparsers(dest="chain_command", metavar="CHAIN_COMMAND")
 
     serve = chain_sub.add_parser(
-        "serve", help="serve the embedded chain as a read-only Ethereum JSON-RPC endpoint")
+        "serve", help="serve the embedded chain as a read-only Ethereum JSON-RPC endpoint"
+    )
     common.add_data_option(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8545)
@@ -32,8 +33,9 @@ def register(sub: Any) -> None:
     deploy = chain_sub.add_parser("deploy", help="deploy the contracts on a JSON-RPC node")
     common.add_data_option(deploy)
     deploy.add_argument("--chain", required=True, help="Ethereum JSON-RPC URL")
-    deploy.add_argument("--chain-key", type=Path, required=True,
-                        help="file holding the operator's hex private key")
+    deploy.add_argument(
+        "--chain-key", type=Path, required=True, help="file holding the operator's hex private key"
+    )
     deploy.set_defaults(func=_deploy)
 
     parser.set_defaults(func=lambda args: _help(parser))
@@ -57,9 +59,17 @@ def _serve(args: argparse.Namespace) -> int:
         server = ChainRpcServer(chain, args.host, args.port)
     except OSError as exc:
         raise common.CliError(f"cannot listen on {args.host}:{args.port}: {exc}", 1) from exc
-    print(json.dumps({"url": server.url, "chain_id": chain.chain_id(),
-                      "registry": chain.registry_address, "log_anchor": chain.anchor_address}),
-          flush=True)
+    print(
+        json.dumps(
+            {
+                "url": server.url,
+                "chain_id": chain.chain_id(),
+                "registry": chain.registry_address,
+                "log_anchor": chain.anchor_address,
+            }
+        ),
+        flush=True,
+    )
     try:
         server.serve_forever()
     finally:
@@ -81,10 +91,17 @@ def _info(args: argparse.Namespace) -> int:
     }
     if args.log_id:
         anchor = chain.latest_anchor(args.log_id)
-        out["latest_anchor"] = None if anchor is None else {
-            "size": anchor.size, "root": anchor.root.hex(), "tx_hash": anchor.tx_hash,
-            "block": anchor.block, "timestamp": anchor.timestamp,
-        }
+        out["latest_anchor"] = (
+            None
+            if anchor is None
+            else {
+                "size": anchor.size,
+                "root": anchor.root.hex(),
+                "tx_hash": anchor.tx_hash,
+                "block": anchor.block,
+                "timestamp": anchor.timestamp,
+            }
+        )
     print(json.dumps(out, indent=2))
     chain.close()
     return 0
@@ -94,6 +111,15 @@ def _deploy(args: argparse.Namespace) -> int:
     from veriot.chain.bootstrap import deploy_contracts
 
     deployment = deploy_contracts(args.chain, args.chain_key, args.data)
-    print(json.dumps({"chain_id": deployment.chain_id, "registry": deployment.registry,
-                      "log_anchor": deployment.log_anchor, "block": deployment.block}, indent=2))
+    print(
+        json.dumps(
+            {
+                "chain_id": deployment.chain_id,
+                "registry": deployment.registry,
+                "log_anchor": deployment.log_anchor,
+                "block": deployment.block,
+            },
+            indent=2,
+        )
+    )
     return 0

@@ -30,12 +30,25 @@ def add_data_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by commands that build a node: data dir and store URL."""
+    """Options shared by commands that build a node: data dir, store URL, chain."""
     add_data_option(parser)
     parser.add_argument(
         "--db",
         default=None,
         help="store URL: sqlite:///PATH (default: DATA/veriot.db) or postgresql://...",
+    )
+    parser.add_argument(
+        "--chain", default=None, help="Ethereum JSON-RPC URL (default: the embedded chain in DATA)"
+    )
+    parser.add_argument(
+        "--chain-key",
+        dest="chain_key",
+        type=Path,
+        default=None,
+        help="operator key file for --chain",
+    )
+    parser.add_argument(
+        "--no-chain", dest="no_chain", action="store_true", help="run the log without a chain"
     )
 
 
@@ -52,10 +65,13 @@ def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
         "checkpoint_interval_s",
         "max_body_bytes",
         "max_clock_skew_s",
+        "anchor_interval_s",
     ):
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
+    if getattr(args, "no_chain", False):
+        values["use_chain"] = False
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from veriot.cli.common import CliError, add_server_options, open_local_node, settings_from
+from veriot.config import Settings
 from veriot.core.errors import VeriotError
 from veriot.ledger.bundle import ProofBundle, bundle_from_json, bundle_to_json, verify_bundle
+from veriot.ports import Anchor
 
 
 def register(sub: Any) -> None:
@@ -94,7 +96,7 @@ def verify_proof(args: argparse.Namespace) -> int:
 
 def audit_store(args: argparse.Namespace) -> int:
     from veriot.bootstrap import load_or_create_log_seed
-    from veriot.ledger.checkpoint import log_public_key
+    from veriot.ledger.checkpoint import log_id_for, log_public_key
     from veriot.proofs import audit
     from veriot.storage import open_store
 
@@ -102,9 +104,10 @@ def audit_store(args: argparse.Namespace) -> int:
     if not settings.log_key_path.exists():
         raise CliError(f"no veriot log in {settings.data_dir} (no {settings.log_key_path.name})")
     public_key = log_public_key(load_or_create_log_seed(settings.log_key_path))
+    anchors = _anchors_on_chain(settings, log_id_for(public_key))
     store = open_store(settings.db, settings.data_dir)
     try:
-        report = audit(store, public_key)
+        report = audit(store, public_key, anchors)
     finally:
         store.close()
     for finding in report.findings:
@@ -113,7 +116,23 @@ def audit_store(args: argparse.Namespace) -> int:
         print(f"veriot verify: {len(report.findings)} problem(s) found", file=sys.stderr)
         return 1
     print(
-        f"OK: {report.leaves_checked} leaves and {report.checkpoints_checked} signed "
-        "checkpoints verified"
+        f"OK: {report.leaves_checked} leaves, {report.checkpoints_checked} signed checkpoints "
+        f"and {report.anchors_checked} anchored roots verified"
     )
     return 0
+
+
+def _anchors_on_chain(settings: Settings, log_id: str) -> list[Anchor]:
+    """The log's anchors as the chain records them (not as veriot's files say)."""
+    if not settings.use_chain:
+        return []
+    from veriot.chain.bootstrap import embedded_dir, open_chain
+    from veriot.chain.verify import anchors_on_chain
+
+    if settings.chain is None and not embedded_dir(settings.data_dir).exists():
+        return []
+    chain = open_chain(settings, deploy_if_missing=False)
+    try:
+        return anchors_on_chain(chain, log_id)
+    finally:
+        chain.close()

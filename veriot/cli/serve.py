@@ -14,9 +14,12 @@ def register(sub: Any) -> None:
     add_server_options(p)
     p.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT})")
-    p.add_argument("--chain", default=None, help="Ethereum JSON-RPC URL (default: embedded chain)")
     p.add_argument(
-        "--chain-key", dest="chain_key", default=None, help="operator key file for --chain"
+        "--anchor-interval",
+        dest="anchor_interval_s",
+        type=float,
+        default=None,
+        help="seconds between anchors of the latest checkpoint on chain (default 5)",
     )
     p.add_argument(
         "--mqtt", default=None, help="also ingest from an MQTT broker, e.g. mqtt://127.0.0.1:1883"

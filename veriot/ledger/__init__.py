@@ -2,7 +2,14 @@
 and audits. Pure code: proofs plan the node ids they need and a caller-supplied `fetch`
 reads them (see docs/log.md)."""
 
-from veriot.ledger.audit import AuditReport, Finding, FindingKind, audit_log, check_anchor
+from veriot.ledger.audit import (
+    AuditReport,
+    Finding,
+    FindingKind,
+    audit_log,
+    check_anchor,
+    committed_size,
+)
 from veriot.ledger.batch import batch_root, batch_root_from_path, batch_tree
 from veriot.ledger.bundle import (
     Anchor,
@@ -57,6 +64,7 @@ __all__ = [
     "bundle_leaf_hash",
     "bundle_to_json",
     "check_anchor",
+    "committed_size",
     "compact_range_ids",
     "consistency_proof",
     "inclusion_proof",

@@ -94,6 +94,33 @@ def stream_leaves(
     yield from leaf_data(size, 2**63 - 1)
 
 
+def committed_size(fetch: Fetch) -> int:
+    """How many leaves the stored tree commits to: the number of level-0 nodes, found with
+    O(log n) reads (nodes are appended without gaps, so the first missing one ends them).
+    This does not trust the reading rows, which an audit must check, not believe."""
+
+    def stored(index: int) -> bool:
+        try:
+            fetch([NodeId(0, index)])
+        except MissingNodeError:
+            return False
+        return True
+
+    if not stored(0):
+        return 0
+    high = 1
+    while stored(high):
+        high *= 2
+    low = high // 2  # stored(low) holds, stored(high) does not
+    while high - low > 1:
+        mid = (low + high) // 2
+        if stored(mid):
+            low = mid
+        else:
+            high = mid
+    return high
+
+
 def check_anchor(size: int, anchored_root: bytes, fetch: Fetch) -> Finding | None:
     """Compares a root anchored on chain for `size` leaves with the root the stored nodes
     give now. Returns an ANCHOR_MISMATCH finding when anchored history was rewritten or its

@@ -45,6 +45,9 @@ from veriot.core.types import (
 AUTH_SIGNATURE = 1
 AUTH_BATCH = 2
 
+ID_EPOCH_BITS = 14
+"""The reading-id index is keyed by (log index >> 14, id key); see the first migration."""
+
 MAX_PAGE = 1000
 """The largest `ReadingQuery.limit` a store serves."""
 
@@ -68,15 +71,17 @@ def fast_reading_message(reading: Reading) -> bytes:
     reading to reading, are taken once from canonical.reading_message (so its checks
     apply) and remembered. Anything unusual is handed to canonical.reading_message."""
     records = reading.records
+    if not (1 <= len(records) <= MAX_RECORDS and 0 <= reading.seq < 1 << 63):
+        return reading_message(reading)
     head = _device_heads.get(reading.device)
     if head is None:
-        # Raises the canonical InputError for a bad device id.
-        probe = reading_message(Reading(reading.device, 0, (_PROBE,)))
+        try:
+            probe = reading_message(Reading(reading.device, 0, (_PROBE,)))
+        except InputError:
+            return reading_message(reading)
         if len(_device_heads) >= _CACHE_LIMIT:
             _device_heads.clear()
         head = _device_heads[reading.device] = probe[:-_PROBE_TAIL]
-    if not (1 <= len(records) <= MAX_RECORDS and 0 <= reading.seq < 1 << 63):
-        return reading_message(reading)
     parts = [head, _SEQ_COUNT.pack(reading.seq, len(records))]
     isfinite = math.isfinite
     for record in records:

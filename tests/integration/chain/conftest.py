@@ -42,17 +42,27 @@ class Anvil:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        args = [self.binary, "--host", "127.0.0.1", "--port", str(self.port), "--silent",
-                "--chain-id", str(ANVIL_CHAIN_ID)]
+        args = [
+            self.binary,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--silent",
+            "--chain-id",
+            str(ANVIL_CHAIN_ID),
+        ]
         if self.state is not None:
             args += ["--state", str(self.state)]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId",
-                                           "params": []}, timeout=1).raise_for_status()
+                httpx.post(
+                    self.url,
+                    json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+                    timeout=1,
+                ).raise_for_status()
                 return
             except httpx.HTTPError:
                 if self.process.poll() is not None:

@@ -78,7 +78,11 @@ class MiniLog:
         if anchor is not None and anchor.size != cp.size:
             consistency = consistency_proof(cp.size, anchor.size, self.fetch)
         return ProofBundle(
-            signed=signed, device_public_key=key,
-            inclusion=inclusion_proof(index, cp.size, self.fetch), checkpoint=cp,
-            log_public_key=log_public_key(self.seed), anchor=anchor, consistency=consistency,
+            signed=signed,
+            device_public_key=key,
+            inclusion=inclusion_proof(index, cp.size, self.fetch),
+            checkpoint=cp,
+            log_public_key=log_public_key(self.seed),
+            anchor=anchor,
+            consistency=consistency,
         )

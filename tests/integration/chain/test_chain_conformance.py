@@ -22,7 +22,7 @@ KEY, KEY2, META = b"\x11" * 32, b"\x22" * 32, b"\x33" * 32
 LOG = "ab" * 32
 
 
-@pytest.fixture(params=["embedded", "anvil"])
+@pytest.fixture(params=["embedded", pytest.param("anvil", marks=pytest.mark.anvil)])
 def chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChainClient]:
     if request.param == "embedded":
         client: ChainClient = EmbeddedChain(tmp_path / "chain")
@@ -39,13 +39,17 @@ def test_register_and_read_back(chain: ChainClient) -> None:
     receipt = chain.register_device(DID, KEY, "thermometer", META)
     device = chain.get_device(DID)
     assert device is not None
-    assert (device.public_key, device.device_type, device.metadata_hash) == (KEY, "thermometer",
-                                                                             META)
+    assert (device.public_key, device.device_type, device.metadata_hash) == (
+        KEY,
+        "thermometer",
+        META,
+    )
     assert device.registered_at == receipt.timestamp and device.revoked_at is None
     assert chain.get_device("did:key:nobody") is None
     events = chain.device_events(receipt.block)
     assert [(e.kind, e.did, e.tx_hash) for e in events] == [
-        (DEVICE_REGISTERED, DID, receipt.tx_hash)]
+        (DEVICE_REGISTERED, DID, receipt.tx_hash)
+    ]
 
 
 def test_register_twice_is_refused_with_the_reason(chain: ChainClient) -> None:

@@ -23,6 +23,8 @@ from veriot.chain.web3_client import Deployment, Web3Chain, load_key
 from veriot.config import Settings
 from veriot.core.errors import InputError
 
+pytestmark = pytest.mark.anvil
+
 
 @pytest.fixture
 def deployment(anvil: Anvil, anvil_key: Path, tmp_path: Path) -> Deployment:
@@ -35,8 +37,7 @@ def test_wrong_chain_id_is_refused(anvil: Anvil, anvil_key: Path, deployment: De
         Web3Chain.connect(anvil.url, wrong, load_key(anvil_key))
 
 
-def test_no_contract_at_the_address(anvil: Anvil, anvil_key: Path,
-                                    deployment: Deployment) -> None:
+def test_no_contract_at_the_address(anvil: Anvil, anvil_key: Path, deployment: Deployment) -> None:
     empty = "0x" + "12" * 20
     missing = Deployment(deployment.chain_id, deployment.registry, empty)
     with pytest.raises(NoContractError, match=f"no LogAnchor contract at {empty}"):
@@ -69,8 +70,9 @@ def test_unreachable_node(tmp_path: Path, anvil_key: Path) -> None:
         open_chain(settings)
 
 
-def test_serve_settings_deploy_once_and_reuse(anvil: Anvil, anvil_key: Path,
-                                              tmp_path: Path) -> None:
+def test_serve_settings_deploy_once_and_reuse(
+    anvil: Anvil, anvil_key: Path, tmp_path: Path
+) -> None:
     settings = Settings(data_dir=tmp_path, chain=anvil.url, chain_key=anvil_key)
     first = open_chain(settings)
     second = open_chain(settings)

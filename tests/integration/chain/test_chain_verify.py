@@ -14,7 +14,11 @@ from tests.integration.chain.logkit import MiniLog, SimDevice
 from veriot.chain.embedded import EmbeddedChain
 from veriot.chain.errors import NotAnchoredError, WrongChainError
 from veriot.chain.rpc_server import ChainRpcServer
-from veriot.chain.verify import check_anchors_against_log, verify_on_chain
+from veriot.chain.verify import (
+    check_anchors_against_log,
+    verify_bundle_on_chain,
+    verify_on_chain,
+)
 from veriot.chain.web3_client import Web3Chain
 from veriot.core.errors import RevokedDeviceError, RootMismatchError, SignatureError
 from veriot.core.types import NodeId
@@ -79,9 +83,17 @@ def test_a_third_party_verifies_over_json_rpc(world: World) -> None:
     server = ChainRpcServer(EmbeddedChain(world.chain.directory))
     server.start()
     try:
-        reader = Web3Chain.for_anchor_contract(server.url, bundle.anchor.chain_id,
-                                               bundle.anchor.contract)
+        reader = Web3Chain.for_anchor_contract(
+            server.url, bundle.anchor.chain_id, bundle.anchor.contract
+        )
         verify_on_chain(bundle, reader)
+        assert verify_bundle_on_chain(bundle, server.url) == bundle.anchor
+        revoked = world.chain.revoke_device(world.device.did)
+        world.log.add(world.device, 50, revoked.timestamp + 1)
+        cp = world.log.checkpoint(revoked.timestamp + 2)
+        late = world.log.bundle(world.log.tree.size - 1, cp.size, world.anchor_latest())
+        with pytest.raises(RevokedDeviceError):
+            verify_bundle_on_chain(late, server.url)
     finally:
         server.close()
 
@@ -103,7 +115,8 @@ def test_made_yesterday_still_verifies_today(tmp_path: Path) -> None:
     verify_on_chain(bundle, today)
     assert [today.web3.eth.get_block(n)["hash"] for n in range(len(blocks))] == blocks
     assert today.register_device("did:key:z6MkNew", b"\x01" * 32, "t", b"\0" * 32).block == (
-        len(blocks))
+        len(blocks)
+    )
 
 
 def test_a_reading_after_revocation_is_refused(world: World) -> None:

@@ -182,3 +182,20 @@ def test_findings_do_not_depend_on_the_chunk_size(chunk: int) -> None:
         chunk=chunk,
     )
     assert kinds(report) == [(FindingKind.EDITED, 5), (FindingKind.DELETED, 6)]
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 5, 8, 63, 64, 65, 1000])
+def test_committed_size_counts_level0_nodes_with_few_reads(size: int) -> None:
+    from veriot.ledger.audit import committed_size
+    from veriot.ledger.testonly.memstore import build_log
+
+    _, nodes = build_log([b"leaf %d" % i for i in range(size)])
+    reads = 0
+
+    def counting_fetch(ids: Sequence[NodeId]) -> list[bytes]:
+        nonlocal reads
+        reads += 1
+        return nodes.get_nodes(ids)
+
+    assert committed_size(counting_fetch) == size
+    assert reads <= 2 * max(1, size).bit_length() + 2

@@ -54,6 +54,11 @@ _READING_TYPES = [
 _COPY_ALERTS = "COPY alerts (idx, leaf) FROM STDIN (FORMAT BINARY)"
 _COPY_TILES = "COPY node_tiles (key, hashes) FROM STDIN (FORMAT BINARY)"
 _ITER_CHUNK = 1000
+# One probe of the id index per epoch of log indices (see codec.ID_EPOCH_BITS).
+_BY_ID = (
+    f"SELECT {_READING_COLUMNS} FROM readings WHERE id_key = %s AND (idx >> 14) = ANY(ARRAY("
+    "SELECT generate_series(0, coalesce((SELECT max(idx) FROM readings), 0) >> 14)))"
+)
 
 # Arbitrary constants naming veriot's advisory locks (pg_advisory_xact_lock takes a bigint).
 _MIGRATE_LOCK = 0x7665_7269_6F74_0001
@@ -413,10 +418,7 @@ class PostgresStore:
         if not codec.is_reading_id(reading_id):
             return None
         with self._pool.connection("get_reading") as conn:
-            rows = conn.execute(
-                f"SELECT {_READING_COLUMNS} FROM readings WHERE id_key = %s",
-                (codec.id_key(reading_id),),
-            ).fetchall()
+            rows = conn.execute(_BY_ID, (codec.id_key(reading_id),)).fetchall()
         for row in rows:
             stored = _reading(row)
             if stored.id == reading_id:

@@ -44,6 +44,13 @@ _READING_COLUMNS = "idx, message, auth, leaf_hash, received_at, gap"
 _DEVICE_COLUMNS = "did, public_key, name, type, registered_at, revoked_at, metadata"
 _CHECKPOINT_COLUMNS = "log_id, size, root, timestamp, signature"
 _ITER_CHUNK = 1000
+# One probe of the id index per epoch of log indices (see codec.ID_EPOCH_BITS).
+_BY_ID = (
+    "WITH RECURSIVE epochs (e) AS (SELECT 0 UNION ALL SELECT e + 1 FROM epochs"
+    " WHERE e < (SELECT max(idx) FROM readings) >> 14)"
+    " SELECT r.idx, r.message, r.auth, r.leaf_hash, r.received_at, r.gap"
+    " FROM epochs JOIN readings AS r ON (r.idx >> 14) = epochs.e AND r.id_key = ?"
+)
 _IN_CHUNK = 500
 
 
@@ -427,10 +434,7 @@ class SqliteStore:
         if not codec.is_reading_id(reading_id):
             return None
         with self._read("get_reading") as conn:
-            rows = conn.execute(
-                f"SELECT {_READING_COLUMNS} FROM readings WHERE id_key = ?",
-                (codec.id_key(reading_id),),
-            ).fetchall()
+            rows = conn.execute(_BY_ID, (codec.id_key(reading_id),)).fetchall()
         for row in rows:
             stored = _reading(row)
             if stored.id == reading_id:

@@ -1,0 +1,151 @@
+"""Append throughput of the SQLite and PostgreSQL stores against a bare insert of the same
+readings, measured in the same run.
+
+    .venv/bin/python bench/store.py [--batches N] [--batch-size N] [--postgres DSN]
+
+Each batch is what the sequencer appends after a busy moment: `--batch-size` readings of
+10 devices, 3 records each, with the ~2 tree nodes per reading that they complete.
+Baseline: the readings' canonical messages inserted into a one-column table with the
+backend's cheapest bulk path (SQLite executemany; PostgreSQL COPY), committed per batch
+with the same durability settings. Printed per backend: readings/s of the store and of
+the baseline, milliseconds per batch, and the ratio store/baseline (1.0 would mean the
+store's indexes, tree tiles and row building cost nothing).
+
+PostgreSQL uses $VERIOT_TEST_POSTGRES or database `test` on 127.0.0.1:5432, in a
+throw-away schema; it is skipped with a note when unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from veriot.core.canonical import reading_message
+from veriot.ports import AppendBatch, Store
+from veriot.storage.sqlite import SqliteStore
+from veriot.storage.sqlite.pool import connect
+from veriot.storage.testing import (
+    drop_schema,
+    find_test_postgres,
+    fresh_schema_name,
+    make_batch,
+    make_device,
+    readings_for,
+)
+
+DEVICES = 10
+
+
+def build_batches(batches: int, size: int) -> list[AppendBatch]:
+    """Batches continuing one log from index 0 (built before any timing)."""
+    dids = [make_device(n).did for n in range(DEVICES)]
+    per_device = size // DEVICES
+    return [
+        make_batch(readings_for(dids, per_device, k * size, k * per_device)) for k in range(batches)
+    ]
+
+
+def time_batches(run: Callable[[AppendBatch], None], batches: list[AppendBatch]) -> list[float]:
+    """Seconds per batch."""
+    out = []
+    for batch in batches:
+        start = time.perf_counter()
+        run(batch)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def time_store(store: Store, batches: list[AppendBatch]) -> list[float]:
+    for n in range(DEVICES):
+        store.add_device(make_device(n))
+    return time_batches(store.append, batches)
+
+
+def sqlite_baseline(folder: Path, batches: list[AppendBatch]) -> list[float]:
+    conn = connect(folder / "baseline.db")  # WAL, synchronous=FULL, as the store
+    conn.execute("CREATE TABLE bare (message BLOB)")
+
+    def run(batch: AppendBatch) -> None:
+        rows = [(reading_message(r.signed.reading),) for r in batch.readings]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO bare VALUES (?)", rows)
+        conn.execute("COMMIT")
+
+    try:
+        return time_batches(run, batches)
+    finally:
+        conn.close()
+
+
+def postgres_baseline(dsn: str, schema: str, batches: list[AppendBatch]) -> list[float]:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE TABLE "{schema}".bare (message BYTEA)')
+
+        def run(batch: AppendBatch) -> None:
+            rows = [(reading_message(r.signed.reading),) for r in batch.readings]
+            with conn.transaction(), conn.cursor() as cur:
+                copy_sql = f'COPY "{schema}".bare (message) FROM STDIN (FORMAT BINARY)'
+                with cur.copy(copy_sql) as copy:
+                    copy.set_types(["bytea"])
+                    for row in rows:
+                        copy.write_row(row)
+
+        return time_batches(run, batches)
+
+
+def report(name: str, size: int, store_s: list[float], base_s: list[float]) -> None:
+    store_ms = statistics.median(store_s) * 1e3
+    base_ms = statistics.median(base_s) * 1e3
+    print(
+        f"{name:<10} store {size / store_ms * 1e3:>9,.0f} readings/s "
+        f"({store_ms:6.2f} ms per batch, p90 {sorted(store_s)[len(store_s) * 9 // 10] * 1e3:.2f})"
+        f" | baseline {size / base_ms * 1e3:>9,.0f} readings/s ({base_ms:6.2f} ms)"
+        f" | store/baseline throughput {base_ms / store_ms:.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--postgres", help="DSN (default: the test database)")
+    args = parser.parse_args()
+    size = args.batch_size - args.batch_size % DEVICES
+    batches = build_batches(args.batches, size)
+    print(f"{args.batches} batches of {size} readings (3 records each) and their tree nodes")
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = SqliteStore(Path(folder) / "veriot.db")
+        try:
+            store_s = time_store(store, batches)
+        finally:
+            store.close()
+        report("sqlite", size, store_s, sqlite_baseline(Path(folder), batches))
+
+    dsn = args.postgres
+    if dsn is None:
+        dsn, why = find_test_postgres()
+        if dsn is None:
+            print(f"postgres   skipped: {why}")
+            return
+    from veriot.storage.postgres import PostgresStore
+
+    schema = fresh_schema_name()
+    pg = PostgresStore(dsn, schema=schema)
+    try:
+        store_s = time_store(pg, batches)
+        base_s = postgres_baseline(dsn, schema, batches)
+    finally:
+        pg.close()
+        drop_schema(dsn, schema)
+    report("postgres", size, store_s, base_s)
+
+
+if __name__ == "__main__":
+    main()

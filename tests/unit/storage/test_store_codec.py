@@ -1,0 +1,109 @@
+"""The row layout shared by the SQL stores: auth blobs, cursors, the fast message encoder."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from veriot.core.canonical import reading_message
+from veriot.core.errors import InputError, StoreError
+from veriot.core.types import BatchAuth, Reading, Record, SignedReading
+from veriot.storage import codec
+from veriot.storage.testing import make_reading
+
+
+def test_auth_blobs_round_trip() -> None:
+    own = SignedReading(make_reading("d", 0, 0).signed.reading, signature=b"\x01" * 64)
+    batch = BatchAuth(b"\x02" * 32, 7, 3, (b"\x03" * 32, b"\x04" * 32, b"\x05" * 32), b"\x06" * 64)
+    batched = SignedReading(own.reading, batch=batch)
+    no_path = SignedReading(own.reading, batch=BatchAuth(b"\x02" * 32, 1, 0, (), b"\x06" * 64))
+    for signed in (own, batched, no_path):
+        assert codec.decode_auth(codec.encode_auth(signed)) == (signed.signature, signed.batch)
+
+
+@pytest.mark.parametrize(
+    "blob", [b"", b"\x03abc", b"\x02" + bytes(10), b"\x02" + bytes(40) + b"\x00\x05"]
+)
+def test_a_corrupt_auth_blob_raises_store_error(blob: bytes) -> None:
+    with pytest.raises(StoreError):
+        codec.decode_auth(blob)
+
+
+def test_an_auth_needs_exactly_one_kind() -> None:
+    reading = make_reading("d", 0, 0).signed.reading
+    batch = BatchAuth(b"\x02" * 32, 1, 0, (), b"\x06" * 64)
+    for signed in (
+        SignedReading(reading),
+        SignedReading(reading, signature=bytes(64), batch=batch),
+        SignedReading(reading, batch=BatchAuth(b"\x02" * 31, 1, 0, (), b"")),
+        SignedReading(reading, batch=BatchAuth(b"\x02" * 32, 1, 0, (b"\x01",), b"")),
+    ):
+        with pytest.raises(InputError):
+            codec.encode_auth(signed)
+
+
+@given(st.integers(min_value=0, max_value=2**63 - 1))
+def test_cursors_round_trip(index: int) -> None:
+    assert codec.decode_cursor(codec.encode_cursor(index)) == index
+
+
+@pytest.mark.parametrize(
+    "cursor", ["", "=", "A", "AAAAAAAAAA", "AAAAAAAAAAA=", "AAAAAAAAAAAB", "__________8", "é"]
+)
+def test_cursors_not_made_by_the_store_are_refused(cursor: str) -> None:
+    with pytest.raises(InputError):
+        codec.decode_cursor(cursor)
+
+
+def test_reading_ids_are_lowercase_hex_sha256() -> None:
+    stored = make_reading("d", 0, 0)
+    assert codec.is_reading_id(stored.id)
+    assert not codec.is_reading_id(stored.id.upper())
+    assert not codec.is_reading_id(stored.id[:-1])
+
+
+def test_rows_rebuild_the_stored_reading() -> None:
+    for stored in (make_reading("d", 5, 9, gap=True), make_reading("d", 6, 10, batch=True)):
+        row = codec.reading_values(stored, device_id=3)
+        index, _, device_id, seq, message, auth, leaf_hash, received_at, first, names, gap = row
+        assert (device_id, seq, first) == (
+            3,
+            stored.signed.reading.seq,
+            stored.signed.reading.records[0].time,
+        )
+        assert names == " temp hum pres "
+        assert codec.rebuild_reading(index, message, auth, leaf_hash, received_at, gap) == stored
+
+
+names = st.sampled_from(["temp", "hum", "a", "x.y/z", "bad name", "", "t" * 64, "t" * 65, "é"])
+units = st.sampled_from(["", "Cel", "%RH", "m s", "u" * 16, "u" * 17, "\ud800"])
+floats = st.one_of(st.floats(), st.sampled_from([0.0, -0.0, 1e-300, 1.7e9]))
+records = st.builds(Record, name=names, value=floats, time=floats, unit=units)
+readings = st.builds(
+    Reading,
+    device=st.sampled_from(["did:key:z6Mk", "", "d" * 128, "d" * 129, "dé", "\udfff"]),
+    seq=st.one_of(st.integers(min_value=-1, max_value=2**64), st.just(2**63 - 1)),
+    records=st.lists(records, min_size=0, max_size=4).map(tuple),
+)
+
+
+@given(readings)
+def test_the_fast_encoder_agrees_with_the_canonical_one(reading: Reading) -> None:
+    try:
+        expected: bytes | str = reading_message(reading)
+    except InputError as exc:
+        expected = f"InputError: {exc}"
+    try:
+        got: bytes | str = codec.fast_reading_message(reading)
+    except InputError as exc:
+        got = f"InputError: {exc}"
+    assert got == expected
+
+
+def test_the_fast_encoder_matches_for_a_large_reading() -> None:
+    records = tuple(Record(f"n{i}", i * math.pi, 1e9 + i, "Cel") for i in range(256))
+    reading = Reading("did:key:z6Mk", 2**63 - 1, records)
+    assert codec.fast_reading_message(reading) == reading_message(reading)

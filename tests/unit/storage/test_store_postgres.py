@@ -1,0 +1,117 @@
+"""What the PostgreSQL store promises beyond the port: a call whose connection breaks
+raises StoreError and writes nothing; the next call reconnects."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from veriot.core.errors import StoreError
+from veriot.storage import open_store
+from veriot.storage.postgres import PostgresStore
+from veriot.storage.testing import (
+    drop_schema,
+    find_test_postgres,
+    fresh_schema_name,
+    make_batch,
+    make_device,
+    make_reading,
+)
+
+
+@pytest.fixture
+def pg() -> Iterator[tuple[str, str]]:
+    dsn, why = find_test_postgres()
+    if dsn is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not available (CI is set, so this fails): {why}")
+        pytest.skip(f"PostgreSQL is not available: {why}")
+    schema = fresh_schema_name()
+    yield dsn, schema
+    drop_schema(dsn, schema)
+
+
+def terminate(dsn: str, application_name: str) -> int:
+    """Ends the server side of every connection of `application_name`, as a restart would."""
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+            " WHERE application_name = %s",
+            (application_name,),
+        ).fetchall()
+    return len(rows)
+
+
+def test_a_call_on_a_broken_connection_fails_and_the_next_reconnects(
+    pg: tuple[str, str],
+) -> None:
+    dsn, schema = pg
+    app = f"veriot-test-{secrets.token_hex(4)}"
+    store = PostgresStore(dsn, schema=schema, application_name=app)
+    try:
+        device = make_device(1)
+        store.add_device(device)
+        store.append(make_batch([make_reading(device.did, 0, 0)]))
+        assert terminate(dsn, app) >= 1
+        second = make_batch([make_reading(device.did, 1, 1)])
+        with pytest.raises(StoreError, match="next call reconnects"):
+            store.append(second)
+        assert store.log_size() == 1  # reconnected; the failed append left nothing
+        assert store.find_seq(device.did, 1) is None
+        store.append(second)
+        assert store.log_size() == 2
+    finally:
+        store.close()
+
+
+def test_every_idle_connection_is_dropped_after_a_break(pg: tuple[str, str]) -> None:
+    dsn, schema = pg
+    app = f"veriot-test-{secrets.token_hex(4)}"
+    store = PostgresStore(dsn, schema=schema, application_name=app)
+    try:
+        with store._pool.connection("a"), store._pool.connection("b"):
+            pass  # two idle connections now
+        assert terminate(dsn, app) == 2
+        with pytest.raises(StoreError):
+            store.log_size()
+        assert store.log_size() == 0  # not a second failure on the other dead connection
+    finally:
+        store.close()
+
+
+def test_a_connection_closed_on_this_side_is_replaced_silently(pg: tuple[str, str]) -> None:
+    dsn, schema = pg
+    store = PostgresStore(dsn, schema=schema)
+    try:
+        with store._pool.connection("test") as conn:
+            conn.close()
+        assert store.log_size() == 0
+    finally:
+        store.close()
+
+
+def test_an_unreachable_server_raises_store_error_without_the_password() -> None:
+    with pytest.raises(StoreError) as caught:
+        PostgresStore("postgresql://someone:s3cret@127.0.0.1:1/test?connect_timeout=2")
+    assert "s3cret" not in str(caught.value)
+
+
+def test_open_store_reads_a_postgresql_url(pg: tuple[str, str], tmp_path: Path) -> None:
+    dsn, schema = pg
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in dsn else "?"
+    store = open_store(f"{dsn}{separator}options=-csearch_path%3D{schema}", tmp_path)
+    try:
+        assert isinstance(store, PostgresStore)
+        store.add_device(make_device(1))
+        with psycopg.connect(dsn) as check:
+            (count,) = check.execute(f'SELECT count(*) FROM "{schema}".devices').fetchone() or (0,)
+        assert count == 1
+    finally:
+        store.close()
