@@ -28,6 +28,8 @@ from veriot.ports import ChainClient, Clock, Store
 if TYPE_CHECKING:
     from veriot.chain.anchorer import Anchorer
     from veriot.chain.registry_sync import RegistrySync
+    from veriot.ingest.alerts import AlertPipeline
+    from veriot.ingest.mqtt import MqttIngest
 from veriot.storage import open_store
 
 API_KEY_PREFIX = "vk_"
@@ -71,6 +73,8 @@ class Node:
     chain: ChainClient | None = None
     registry: RegistrySync | None = field(default=None)
     anchorer: Anchorer | None = field(default=None)
+    alerts: AlertPipeline | None = field(default=None)
+    mqtt: MqttIngest | None = field(default=None)
 
     @property
     def log_public_key(self) -> bytes:
@@ -80,14 +84,25 @@ class Node:
 
     def start(self) -> None:
         self.sequencer.start()
+        if self.alerts is not None:
+            self.alerts.start()
         if self.registry is not None:
             self.registry.start()
         if self.anchorer is not None:
             self.anchorer.start()
+        if self.settings.mqtt and self.mqtt is None:
+            from veriot.ingest.mqtt import start_mqtt
+
+            self.mqtt = start_mqtt(self)
 
     def stop(self) -> None:
         """Stops ingest (a final checkpoint is cut), anchors what is left when the chain
         answers, and closes the chain and the store."""
+        if self.mqtt is not None:
+            self.mqtt.stop()
+            self.mqtt = None
+        if self.alerts is not None:
+            self.alerts.stop()  # its last alerts reach the log before the sequencer stops
         self.sequencer.stop()
         if self.registry is not None:
             self.registry.stop()
@@ -155,6 +170,10 @@ def open_node(settings: Settings, clock: Clock | None = None) -> Node:
     ingest = IngestService(verifier, sequencer, metrics, clock)
     metrics.log_size.set(sequencer.size)
     node = Node(settings, store, clock, seed, devices, metrics, sequencer, ingest)
+    from veriot.ingest.alerts import AlertPipeline  # loads the AI layer (numpy, scipy)
+
+    node.alerts = AlertPipeline(store, sequencer, devices.get, clock)
+    sequencer.on_appended = node.alerts.on_appended
     if settings.use_chain:
         _attach_chain(node)
     return node

@@ -18,6 +18,7 @@ from veriot.core.types import (
     Page,
     ReadingQuery,
     SecurityEvent,
+    SecurityEventKind,
     StoredReading,
 )
 
@@ -105,11 +106,56 @@ class ReadingStore(Protocol):
         """Every stored reading in log index order (used by audits)."""
         ...
 
+    def recent_readings(
+        self, device: str, limit: int, name: str | None = None
+    ) -> list[StoredReading]:
+        """The last `limit` readings of `device` (those with a record named `name` when
+        given), in log index order. Requires limit >= 1; raises InputError for an invalid
+        name. Serves forecasts and machine health."""
+        ...
+
+    def count_readings(self, device: str) -> int:
+        """How many readings of `device` the log holds."""
+        ...
+
 
 class EventStore(Protocol):
     def add_events(self, events: Sequence[SecurityEvent]) -> None: ...
 
     def list_events(self, device: str | None = None) -> list[SecurityEvent]: ...
+
+    def count_events(self, device: str) -> dict[SecurityEventKind, int]:
+        """The number of security events of `device` by kind (kinds with none left out)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlertQuery:
+    """Filters for listing alerts: `since <= alert time < until`, score >= `min_score`;
+    `cursor` is opaque (from a previous Page)."""
+
+    device: str | None = None
+    name: str | None = None
+    since: float | None = None
+    until: float | None = None
+    min_score: float | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+class AlertStore(Protocol):
+    """Alert leaves (`veriot.ai.alerts.alert_leaf`) as the log holds them, searchable by the
+    fields the store reads from each leaf when it is appended. A leaf that does not parse
+    as an alert is kept in the log but never listed."""
+
+    def query_alerts(self, query: AlertQuery) -> Page[tuple[int, bytes]]:
+        """(log index, leaf data) of the matching alerts in index order. Raises InputError
+        for a limit outside 1..1000 or a cursor the store did not issue."""
+        ...
+
+    def get_alert(self, index: int) -> bytes | None:
+        """The alert leaf at log index `index`, or None when that leaf is not an alert."""
+        ...
 
 
 class ApiKeyStore(Protocol):
@@ -118,7 +164,7 @@ class ApiKeyStore(Protocol):
     def find_api_key(self, key_hash: bytes) -> ApiKey | None: ...
 
 
-class Store(DeviceStore, LogStore, ReadingStore, EventStore, ApiKeyStore, Protocol):
+class Store(DeviceStore, LogStore, ReadingStore, EventStore, ApiKeyStore, AlertStore, Protocol):
     """The whole store port. Adapters: storage/memory, storage/sqlite, storage/postgres."""
 
     def close(self) -> None: ...

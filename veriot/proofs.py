@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from veriot.bootstrap import Node
+from veriot.core.types import Checkpoint, InclusionProof
 from veriot.ledger.audit import AuditReport, audit_log, committed_size, stream_leaves
 from veriot.ledger.bundle import ProofBundle
 from veriot.ledger.proof import consistency_proof, inclusion_proof
@@ -58,3 +59,13 @@ def audit(store: Store, log_public_key: bytes, anchors: Sequence[Anchor] = ()) -
         log_public_key,
         anchors,
     )
+
+
+def prove_index(node: Node, index: int) -> tuple[InclusionProof, Checkpoint]:
+    """The inclusion proof of log leaf `index` to the latest checkpoint (one is cut first
+    when the leaf is newer than it). Precondition: 0 <= index < the log's size."""
+    checkpoint = node.store.latest_checkpoint()
+    if checkpoint is None or index >= checkpoint.size:
+        checkpoint = node.sequencer.checkpoint_now().result()
+    assert checkpoint is not None and index < checkpoint.size
+    return inclusion_proof(index, checkpoint.size, node.store.get_nodes), checkpoint

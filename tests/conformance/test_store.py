@@ -31,7 +31,8 @@ from veriot.core.types import (
     SignedReading,
     StoredReading,
 )
-from veriot.ports import AppendBatch, Store
+from veriot.ai.alerts import Alert, alert_leaf
+from veriot.ports import AlertQuery, AppendBatch, Store
 from veriot.storage.testing import (
     BASE_TIME,
     completed_nodes,
@@ -408,6 +409,101 @@ def test_an_invalid_name_filter_raises_input_error(store: Store) -> None:
         store.query_readings(ReadingQuery(name="temp hum"))
 
 
+# -- alerts and per-device views ------------------------------------------------------
+
+
+def alert_at(index: int, device: str, name: str = "temp", time: float = BASE_TIME,
+             score: float = 0.9) -> tuple[int, bytes]:
+    alert = Alert(device, name, time, score, 0.5, "seasonal", "ab" * 32, 0, index)
+    return index, alert_leaf(alert)
+
+
+def all_alert_pages(store: Store, query: AlertQuery) -> list[tuple[int, bytes]]:
+    items: list[tuple[int, bytes]] = []
+    while True:
+        page = store.query_alerts(query)
+        items.extend(page.items)
+        if page.next_cursor is None:
+            return items
+        assert page.items, "a page with a next cursor must not be empty"
+        query = replace(query, cursor=page.next_cursor)
+
+
+def test_alerts_are_listed_by_their_fields(store: Store) -> None:
+    (did,) = registered(store, 1)
+    other = B.did
+    alerts = [
+        alert_at(1, did, "temp", BASE_TIME + 10, 0.6),
+        alert_at(2, did, "hum", BASE_TIME + 20, 0.95),
+        alert_at(3, other, "temp", BASE_TIME + 30, 0.7),
+        make_alert(4),  # not an alert leaf: in the log, never listed
+        alert_at(5, did, "temp", BASE_TIME + 40, 0.99),
+    ]
+    store.append(make_batch([make_reading(did, 0, 0)], alerts=alerts))
+    assert store.log_size() == 6
+    assert store.query_alerts(AlertQuery()).items == [alerts[i] for i in (0, 1, 2, 4)]
+    assert store.query_alerts(AlertQuery(device=did)).items == [alerts[i] for i in (0, 1, 4)]
+    assert store.query_alerts(AlertQuery(name="temp")).items == [alerts[i] for i in (0, 2, 4)]
+    assert store.query_alerts(AlertQuery(min_score=0.9)).items == [alerts[1], alerts[4]]
+    window = AlertQuery(since=BASE_TIME + 20, until=BASE_TIME + 40)
+    assert store.query_alerts(window).items == [alerts[1], alerts[2]]
+    assert store.query_alerts(AlertQuery(device="did:key:nobody")).items == []
+    assert store.get_alert(2) == alerts[1][1]
+    assert store.get_alert(4) == alerts[3][1]
+    assert store.get_alert(0) is None  # a reading
+    assert store.get_alert(99) is None
+
+
+def test_alert_pages_walk_every_match_once(store: Store) -> None:
+    (did,) = registered(store, 1)
+    alerts = [alert_at(i, did, score=0.5 + i / 100) for i in range(23)]
+    store.append(make_batch(alerts=alerts))
+    assert all_alert_pages(store, AlertQuery(limit=5)) == alerts
+    assert all_alert_pages(store, AlertQuery(limit=4, min_score=0.6)) == alerts[10:]
+    last = store.query_alerts(AlertQuery(limit=23))
+    assert last.items == alerts and last.next_cursor is None
+
+
+@pytest.mark.parametrize("query", [AlertQuery(limit=0), AlertQuery(limit=1001),
+                                   AlertQuery(cursor="nope"),
+                                   AlertQuery(min_score=float("nan"))])
+def test_a_bad_alert_query_raises_input_error(store: Store, query: AlertQuery) -> None:
+    with pytest.raises(InputError):
+        store.query_alerts(query)
+
+
+def test_recent_readings_are_the_last_of_a_device_in_log_order(store: Store) -> None:
+    a, b = registered(store, 1, 2)
+    readings = readings_for([a, b], 6)
+    named = make_reading(a, 6, 12, names=("power",))
+    store.append(make_batch([*readings, named]))
+    of_a = [r for r in readings if r.signed.reading.device == a]
+    assert store.recent_readings(a, 3) == [of_a[4], of_a[5], named]
+    assert store.recent_readings(a, 100) == [*of_a, named]
+    assert store.recent_readings(a, 2, name="temp") == of_a[4:]
+    assert store.recent_readings(a, 5, name="power") == [named]
+    assert store.recent_readings(b, 5, name="power") == []
+    assert store.recent_readings("did:key:nobody", 5) == []
+    with pytest.raises(InputError):
+        store.recent_readings(a, 0)
+    with pytest.raises(InputError):
+        store.recent_readings(a, 5, name="no spaces")
+
+
+def test_readings_and_events_are_counted_per_device(store: Store) -> None:
+    a, b = fill(store, per_device=7)
+    kinds = [SecurityEventKind.REPLAY, SecurityEventKind.BAD_SIGNATURE, SecurityEventKind.REPLAY]
+    store.add_events([SecurityEvent(a, kind, BASE_TIME) for kind in kinds])
+    store.append(AppendBatch(events=[SecurityEvent(b, SecurityEventKind.SEQUENCE_GAP, 0.0)]))
+    assert store.count_readings(a) == 7 and store.count_readings("did:key:nobody") == 0
+    assert store.count_events(a) == {
+        SecurityEventKind.REPLAY: 2,
+        SecurityEventKind.BAD_SIGNATURE: 1,
+    }
+    assert store.count_events(b) == {SecurityEventKind.SEQUENCE_GAP: 1}
+    assert store.count_events("did:key:nobody") == {}
+
+
 # -- events, API keys, checkpoints ------------------------------------------------------
 
 
@@ -505,7 +601,7 @@ def test_migrations_run_once(durable_backend: Backend) -> None:
     backend = durable_backend
     first = backend.open()
     fill(first, per_device=1)
-    assert getattr(first, "applied_migrations", None) == [1]
+    assert getattr(first, "applied_migrations", None) == [1, 2]
     first.close()
     second = backend.open()
     assert getattr(second, "applied_migrations", None) == []

@@ -11,6 +11,7 @@ from veriot.ai.alerts import (
     alert_leaf,
     alert_to_json,
     parse_alert_leaf,
+    rescore,
 )
 from veriot.ai.base import DEFAULT_THRESHOLD, Detector, MultivariateDetector
 from veriot.ai.detectors import KnnDistance, RobustZ, SeasonalEW
@@ -47,5 +48,6 @@ __all__ = [
     "machine_health",
     "make_detector",
     "parse_alert_leaf",
+    "rescore",
     "trust_grade",
 ]

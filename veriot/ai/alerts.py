@@ -20,8 +20,10 @@ from dataclasses import asdict, dataclass
 
 from veriot.ai.base import DEFAULT_THRESHOLD, Detector
 from veriot.ai.detectors import SeasonalEW
+from veriot.ai.registry import make_detector
+from veriot.ai.trust import is_plausible
 from veriot.core.errors import DecodeError, InputError
-from veriot.core.types import EntryKind
+from veriot.core.types import EntryKind, Record
 
 ALERT_DOMAIN = b"veriot.alert.v1\n"
 _F64X3 = struct.Struct(">ddd")
@@ -80,6 +82,7 @@ class AlertEngine:
         self.threshold = threshold
         self._factory = factory or (lambda _type, _name: SeasonalEW())
         self._sensors: dict[tuple[str, str], _Sensor] = {}
+        self._by_device: dict[str, list[_Sensor]] = {}
         self._hashes: dict[type[Detector], str] = {}
 
     def __len__(self) -> int:
@@ -92,6 +95,7 @@ class AlertEngine:
         sensor = self._sensors.get(key)
         if sensor is None:
             sensor = self._sensors[key] = _Sensor(self._factory(device_type, name), log_index)
+            self._by_device.setdefault(device, []).append(sensor)
         score = sensor.detector.step(value, time)
         if score < self.threshold:
             sensor.above = False
@@ -106,6 +110,13 @@ class AlertEngine:
         return Alert(device, name, time, score, self.threshold, detector.name, digest,
                      sensor.first_index, log_index)
 
+    def anomalous_share(self, device: str) -> float:
+        """The share of `device`'s sensors whose last score is at or above the threshold
+        (a lasting change, such as drift, keeps a sensor there); 0.0 for an unknown one.
+        Safe to call from another thread than the one feeding."""
+        sensors = list(self._by_device.get(device, ()))
+        return sum(s.above for s in sensors) / len(sensors) if sensors else 0.0
+
     def feed_many(self, readings: Iterable[ScoredReading]) -> list[Alert]:
         out = []
         for r in readings:
@@ -113,6 +124,30 @@ class AlertEngine:
             if alert is not None:
                 out.append(alert)
         return out
+
+
+def rescore(alert: Alert, records: Iterable[Record]) -> float:
+    """Re-runs the alert's decision: the score its detector gives the last of `records`.
+
+    `records` are the records named `alert.name` of `alert.device`'s readings with log
+    index first_index..last_index, in log order; those whose value is not plausible for
+    their unit are skipped, as the live pipeline skips them. Raises InputError when the
+    detector is unknown or its version hash is not the alert's (the code changed), or
+    when no record is left.
+    """
+    detector = make_detector(alert.detector)
+    if not isinstance(detector, Detector):
+        raise InputError(f"detector {alert.detector!r} is not a per-sensor detector")
+    if detector.version_hash() != alert.detector_hash:
+        raise InputError(f"detector {alert.detector!r} is at version {detector.version_hash()}; "
+                         f"the alert was raised by {alert.detector_hash}")
+    score: float | None = None
+    for record in records:
+        if is_plausible(record.unit, record.value):
+            score = detector.step(record.value, record.time)
+    if score is None:
+        raise InputError(f"no plausible record named {alert.name!r} to re-score")
+    return score
 
 
 def _str16(value: str) -> bytes:
@@ -127,6 +162,9 @@ def alert_leaf(alert: Alert) -> bytes:
     digest = bytes.fromhex(alert.detector_hash)
     if len(digest) != 32:
         raise InputError(f"detector hash is {len(digest)} bytes; want 32")
+    if not 0 <= alert.first_index <= alert.last_index < 1 << 64:
+        raise InputError(f"alert index range [{alert.first_index}, {alert.last_index}] is not "
+                         "an ordered pair of log indices")
     for what, v in (("time", alert.time), ("score", alert.score), ("threshold", alert.threshold)):
         if not math.isfinite(v):
             raise InputError(f"alert {what} is {v!r}; want a finite number")

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from veriot import __version__
 from veriot.api.problems import Problem, ProblemKind, problem_response
-from veriot.api.routes import anchors, devices, health, log, problems, readings
+from veriot.api.routes import ai, anchors, devices, health, log, problems, readings
 from veriot.bootstrap import Node
 from veriot.core.errors import (
     ConflictError,
@@ -56,6 +56,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         anchors.router,
         health.router,
         problems.router,
+        ai.router,
     ):
         app.include_router(router)
 

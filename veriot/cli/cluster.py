@@ -130,7 +130,8 @@ def run_sequencer(args: argparse.Namespace) -> int:
         raise CliError(
             f"the sequencer shares its store with the workers: want --db postgresql://..., got {args.db.split('://')[0]}://"
         )
-    node = open_node(settings_from(args))
+    # The node must not consume device topics itself: the workers do (mqtt=None).
+    node = open_node(settings_from(args, mqtt=None))
     node.start()
     sequencer = MqttSequencer(
         node.ingest,

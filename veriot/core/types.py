@@ -120,6 +120,8 @@ class StoredReading:
     leaf_hash: bytes
     received_at: float
     gap: bool = False
+    message: bytes | None = field(default=None, compare=False, repr=False)
+    """The canonical message when the producer already has it (spares re-encoding)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,6 +129,7 @@ def decode_forward(payload: bytes) -> tuple[str, bytes | None, CheckResult]:
                         id=canonical.reading_id(message),
                         leaf=leaf,
                         leaf_hash=hashlib.sha256(LEAF_PREFIX + leaf).digest(),
+                        message=message,
                     )
                 )
             else:

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 MAX_GROUP_READINGS = 20_000
 """Upper bound on readings per commit, so one commit stays short."""
 
-AppendedHook = Callable[[Sequence[StoredReading]], None]
+AppendedHook = Callable[[Sequence[StoredReading], Sequence[tuple[int, bytes]]], None]
+"""Called after each commit with the readings and the (index, leaf) alert leaves stored."""
 
 
 @dataclass(slots=True)
@@ -57,7 +58,8 @@ class Sequencer:
 
     `log_seed` is the log's Ed25519 seed; `checkpoint_interval_s` how often a new signed
     checkpoint is cut when the log has grown. `on_appended` is called (on the sequencer
-    thread, after the commit) with the readings just stored; keep it cheap.
+    thread, after the commit) with the readings and alert leaves just stored; keep it cheap
+    (hand work to another thread).
     """
 
     def __init__(
@@ -72,7 +74,7 @@ class Sequencer:
         self._seed = log_seed
         self._clock = clock
         self._interval = checkpoint_interval_s
-        self._on_appended = on_appended
+        self.on_appended = on_appended
         self._queue: queue.Queue[_Submission | _CheckpointRequest | None] = queue.Queue()
         self._tree = LogTree.restore(store.log_size(), store.get_nodes)
         self._last_seq: dict[str, int] = store.last_seqs()
@@ -183,11 +185,16 @@ class Sequencer:
         self._safe_checkpoint(force=True)
 
     def _safe_checkpoint(self, force: bool = False) -> Checkpoint | None:
+        """Never raises: a store failure is logged and the checkpoint retried next period."""
         try:
             return self._checkpoint(force)
         except VeriotError:
             log.exception("could not store a checkpoint; will retry")
+        try:
             return self._store.latest_checkpoint()
+        except VeriotError:
+            log.exception("could not read the latest checkpoint")
+            return None
 
     def _checkpoint(self, force: bool) -> Checkpoint | None:
         self._checkpoint_time = time.monotonic()
@@ -275,7 +282,11 @@ class Sequencer:
                 if last is None or reading.seq > last:
                     last_seq[reading.device] = reading.seq
                 seen[key] = (item.id, index)
-                stored.append(StoredReading(item.id, index, item.signed, item.leaf_hash, now, gap))
+                stored.append(
+                    StoredReading(
+                        item.id, index, item.signed, item.leaf_hash, now, gap, item.message
+                    )
+                )
                 leaf_hashes.append(item.leaf_hash)
                 out.append(Verdict(True, id=item.id, index=index, gap=gap))
                 index += 1
@@ -306,9 +317,9 @@ class Sequencer:
         self._last_seq.update(last_seq)
         for sub, out in zip(group, verdicts, strict=True):
             sub.future.set_result(out)
-        if self._on_appended is not None and stored:
+        if self.on_appended is not None and (stored or alerts):
             try:
-                self._on_appended(stored)
+                self.on_appended(stored, alerts)
             except Exception:
                 log.exception("on_appended hook failed")
 

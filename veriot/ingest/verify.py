@@ -39,6 +39,7 @@ class Checked:
     id: str
     leaf: bytes
     leaf_hash: bytes
+    message: bytes
 
 
 @dataclass(slots=True)
@@ -144,7 +145,9 @@ class Verifier:
             )
             return rejected(Reason.BAD_SIGNATURE, detail, rid)
         leaf = canonical.reading_leaf(signed, message)
-        return Checked(signed=signed, id=rid, leaf=leaf, leaf_hash=_leaf_hash(leaf))
+        return Checked(
+            signed=signed, id=rid, leaf=leaf, leaf_hash=_leaf_hash(leaf), message=message
+        )
 
     @staticmethod
     def _check_batch_auth(
@@ -220,5 +223,7 @@ class Verifier:
                 continue
             leaf = canonical.reading_leaf(signed, message)
             result.items.append(
-                Checked(signed=signed, id=rid, leaf=leaf, leaf_hash=_leaf_hash(leaf))
+                Checked(
+                    signed=signed, id=rid, leaf=leaf, leaf_hash=_leaf_hash(leaf), message=message
+                )
             )

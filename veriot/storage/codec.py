@@ -18,16 +18,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from veriot.core.canonical import (
     HASH_BYTES,
-    MAX_RECORDS,
     NAME_PATTERN,
-    READING_DOMAIN,
     parse_reading_message,
     reading_leaf,
     reading_message,
@@ -35,9 +32,7 @@ from veriot.core.canonical import (
 from veriot.core.errors import InputError, StoreError
 from veriot.core.types import (
     BatchAuth,
-    Reading,
     ReadingQuery,
-    Record,
     SignedReading,
     StoredReading,
 )
@@ -53,56 +48,7 @@ MAX_PAGE = 1000
 
 _BATCH_HEAD = struct.Struct(">32sIIH")
 _CURSOR = struct.Struct(">Q")
-_SEQ_COUNT = struct.Struct(">QH")
 _VALUE_TIME = struct.Struct(">dd")
-
-_CACHE_LIMIT = 4096
-_device_heads: dict[str, bytes] = {}
-_record_heads: dict[tuple[str, str], bytes] = {}
-
-
-_PROBE = Record("a", 0.0, 0.0)
-_PROBE_TAIL = 8 + 2 + (2 + 1 + 2 + 16)  # u64 seq, u16 count, the probe record
-
-
-def fast_reading_message(reading: Reading) -> bytes:
-    """The same bytes as canonical.reading_message, and the same InputErrors, at a third
-    of the cost: the encodings of device ids and (name, unit) pairs, which repeat from
-    reading to reading, are taken once from canonical.reading_message (so its checks
-    apply) and remembered. Anything unusual is handed to canonical.reading_message."""
-    records = reading.records
-    if not (1 <= len(records) <= MAX_RECORDS and 0 <= reading.seq < 1 << 63):
-        return reading_message(reading)
-    head = _device_heads.get(reading.device)
-    if head is None:
-        try:
-            probe = reading_message(Reading(reading.device, 0, (_PROBE,)))
-        except InputError:
-            return reading_message(reading)
-        if len(_device_heads) >= _CACHE_LIMIT:
-            _device_heads.clear()
-        head = _device_heads[reading.device] = probe[:-_PROBE_TAIL]
-    parts = [head, _SEQ_COUNT.pack(reading.seq, len(records))]
-    isfinite = math.isfinite
-    for record in records:
-        key = (record.name, record.unit)
-        pair = _record_heads.get(key)
-        if pair is None:
-            try:
-                probe = reading_message(
-                    Reading("", 0, (Record(record.name, 0.0, 0.0, record.unit),))
-                )
-            except InputError:
-                return reading_message(reading)
-            if len(_record_heads) >= _CACHE_LIMIT:
-                _record_heads.clear()
-            pair = _record_heads[key] = probe[len(READING_DOMAIN) + 2 + 10 : -16]
-        value, time = record.value, record.time
-        if not (isfinite(value) and isfinite(time) and time >= 0):
-            return reading_message(reading)
-        parts.append(pair)
-        parts.append(_VALUE_TIME.pack(value, time))
-    return b"".join(parts)
 
 
 def encode_auth(signed: SignedReading) -> bytes:
@@ -162,7 +108,7 @@ def reading_values(stored: StoredReading, device_id: int) -> ReadingValues:
         id_key(stored.id),
         device_id,
         reading.seq,
-        fast_reading_message(reading),
+        stored.message or reading_message(reading),
         encode_auth(stored.signed),
         stored.leaf_hash,
         stored.received_at,

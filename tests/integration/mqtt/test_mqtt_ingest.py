@@ -179,8 +179,9 @@ def test_start_mqtt_names_an_unreachable_broker(tmp_path: Path) -> None:
     from tests.conftest import free_port
 
     url = f"mqtt://127.0.0.1:{free_port()}"
-    node = open_node(Settings(data_dir=tmp_path / "d", mqtt=url))
+    node = open_node(Settings(data_dir=tmp_path / "d", use_chain=False))
     node.start()
+    node.settings = node.settings.model_copy(update={"mqtt": url})
     try:
         with pytest.raises(MqttError, match=f"127.0.0.1:{url.rsplit(':', 1)[1]}"):
             start_mqtt(node, wait_s=1)

@@ -22,9 +22,11 @@ from veriot.core.types import (
     Page,
     ReadingQuery,
     SecurityEvent,
+    SecurityEventKind,
     StoredReading,
 )
-from veriot.ports import AppendBatch
+from veriot.ports import AlertQuery, AppendBatch
+from veriot.storage import alerts as alert_index
 from veriot.storage import codec, tiles
 
 _ITER_CHUNK = 1000
@@ -39,6 +41,7 @@ class MemoryStore:
         self._devices: dict[str, Device] = {}
         self._readings: dict[int, StoredReading] = {}
         self._alerts: dict[int, bytes] = {}
+        self._alert_columns: dict[int, alert_index.AlertColumns] = {}
         self._size = 0
         self._by_id: dict[str, int] = {}
         self._by_seq: dict[tuple[str, int], int] = {}
@@ -111,6 +114,9 @@ class MemoryStore:
                     self._last_seq[reading.device] = reading.seq
             for index, leaf in batch.alerts:
                 self._alerts[index] = bytes(leaf)
+                cols = alert_index.alert_columns(leaf)
+                if cols is not None:
+                    self._alert_columns[index] = cols
             for level, entries in levels.items():
                 self._levels.setdefault(level, []).extend(value for _, value in entries)
             self._events.extend(batch.events)
@@ -268,6 +274,51 @@ class MemoryStore:
             yield from chunk
             start += _ITER_CHUNK
 
+    def recent_readings(
+        self, device: str, limit: int, name: str | None = None
+    ) -> list[StoredReading]:
+        alert_index.check_recent_limit(limit)
+        codec.plan_query(ReadingQuery(name=name))  # validates the name
+        with self._lock:
+            self._check_open()
+            out: list[StoredReading] = []
+            for index in range(self._size - 1, -1, -1):
+                stored = self._readings.get(index)
+                if stored is None or stored.signed.reading.device != device:
+                    continue
+                if name is not None and all(r.name != name for r in stored.signed.reading.records):
+                    continue
+                out.append(stored)
+                if len(out) == limit:
+                    break
+            out.reverse()
+            return out
+
+    def count_readings(self, device: str) -> int:
+        with self._lock:
+            self._check_open()
+            return sum(1 for r in self._readings.values() if r.signed.reading.device == device)
+
+    # -- alerts ---------------------------------------------------------------------
+
+    def query_alerts(self, query: AlertQuery) -> Page[tuple[int, bytes]]:
+        plan = alert_index.plan_alert_query(query)
+        with self._lock:
+            self._check_open()
+            items: list[tuple[int, bytes]] = []
+            for index in sorted(i for i in self._alert_columns if i > plan.after):
+                if not plan.matches(self._alert_columns[index]):
+                    continue
+                if len(items) == plan.limit:
+                    return Page(items, codec.encode_cursor(items[-1][0]))
+                items.append((index, self._alerts[index]))
+            return Page(items, None)
+
+    def get_alert(self, index: int) -> bytes | None:
+        with self._lock:
+            self._check_open()
+            return self._alerts.get(index)
+
     # -- events and keys ------------------------------------------------------------
 
     def add_events(self, events: Sequence[SecurityEvent]) -> None:
@@ -279,6 +330,15 @@ class MemoryStore:
         with self._lock:
             self._check_open()
             return [e for e in self._events if device is None or e.device == device]
+
+    def count_events(self, device: str) -> dict[SecurityEventKind, int]:
+        with self._lock:
+            self._check_open()
+            counts: dict[SecurityEventKind, int] = {}
+            for e in self._events:
+                if e.device == device:
+                    counts[e.kind] = counts.get(e.kind, 0) + 1
+            return counts
 
     def add_api_key(self, key: ApiKey) -> None:
         with self._lock:

@@ -34,7 +34,8 @@ from veriot.core.types import (
     SecurityEventKind,
     StoredReading,
 )
-from veriot.ports import AppendBatch
+from veriot.ports import AlertQuery, AppendBatch
+from veriot.storage import alerts as alert_index
 from veriot.storage import codec, tiles
 from veriot.storage.migrations import load_migrations
 from veriot.storage.postgres.pool import ConnectionPool, check_schema
@@ -51,7 +52,7 @@ _COPY_READINGS = (
 _READING_TYPES = [
     "int8", "int8", "int4", "int8", "bytea", "bytea", "bytea", "float8", "float8", "text", "bool"
 ]  # fmt: skip
-_COPY_ALERTS = "COPY alerts (idx, leaf) FROM STDIN (FORMAT BINARY)"
+_COPY_ALERTS = "COPY alerts (idx, leaf, device, name, time, score) FROM STDIN (FORMAT BINARY)"
 _COPY_TILES = "COPY node_tiles (key, hashes) FROM STDIN (FORMAT BINARY)"
 _ITER_CHUNK = 1000
 # One probe of the id index per epoch of log indices (see codec.ID_EPOCH_BITS).
@@ -145,6 +146,8 @@ class PostgresStore:
                 if schema is not None:
                     conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{check_schema(schema)}"')
                 self.applied_migrations = migrate(conn)
+            if 2 in self.applied_migrations:
+                self._index_old_alerts()
         except BaseException:
             self._pool.close()
             raise
@@ -267,9 +270,9 @@ class PostgresStore:
                                 copy.write_row(row)
                     if batch.alerts:
                         with cur.copy(_COPY_ALERTS) as copy:
-                            copy.set_types(["int8", "bytea"])
-                            for alert in batch.alerts:
-                                copy.write_row(alert)
+                            copy.set_types(["int8", "bytea", "text", "text", "float8", "float8"])
+                            for index, leaf in batch.alerts:
+                                copy.write_row(alert_index.alert_row(index, leaf))
                     self._write_tiles(cur, levels)
                 if batch.events:
                     self._insert_events(conn, batch.events)
@@ -501,6 +504,87 @@ class PostgresStore:
             yield from (_reading(row) for row in rows)
             start += _ITER_CHUNK
 
+    def recent_readings(
+        self, device: str, limit: int, name: str | None = None
+    ) -> list[StoredReading]:
+        alert_index.check_recent_limit(limit)
+        plan = codec.plan_query(ReadingQuery(name=name))
+        with self._pool.connection("recent_readings") as conn:
+            device_id = self._device_id(conn, device)
+            if device_id is None:
+                return []
+            where = "device_id = %s"
+            params: list[Any] = [device_id]
+            if plan.pattern is not None:
+                where += " AND strpos(names, %s) > 0"
+                params.append(plan.pattern)
+            rows = conn.execute(
+                f"SELECT {_READING_COLUMNS} FROM readings WHERE {where}"
+                " ORDER BY idx DESC LIMIT %s",
+                [*params, limit],
+            ).fetchall()
+        return [_reading(row) for row in reversed(rows)]
+
+    def count_readings(self, device: str) -> int:
+        with self._pool.connection("count_readings") as conn:
+            device_id = self._device_id(conn, device)
+            if device_id is None:
+                return 0
+            row = conn.execute(
+                "SELECT count(*) FROM readings WHERE device_id = %s", (device_id,)
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    # -- alerts ---------------------------------------------------------------------
+
+    def _index_old_alerts(self) -> None:
+        """Fills the query fields of alert rows written before they existed."""
+        with self._pool.connection("index alerts") as conn, conn.transaction():
+            rows = conn.execute("SELECT idx, leaf FROM alerts WHERE device IS NULL").fetchall()
+            updates = []
+            for index, leaf in rows:
+                cols = alert_index.alert_columns(bytes(leaf))
+                if cols is not None:
+                    updates.append((cols.device, cols.name, cols.time, cols.score, index))
+            if updates:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "UPDATE alerts SET device = %s, name = %s, time = %s, score = %s"
+                        " WHERE idx = %s",
+                        updates,
+                    )
+
+    def query_alerts(self, query: AlertQuery) -> Page[tuple[int, bytes]]:
+        plan = alert_index.plan_alert_query(query)
+        where = ["idx > %s", "device IS NOT NULL"]
+        params: list[Any] = [plan.after]
+        for column, op, value in (
+            ("device", "=", plan.device),
+            ("name", "=", plan.name),
+            ("time", ">=", plan.since),
+            ("time", "<", plan.until),
+            ("score", ">=", plan.min_score),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} %s")
+                params.append(value)
+        params.append(plan.limit + 1)
+        with self._pool.connection("query_alerts") as conn:
+            rows = conn.execute(
+                f"SELECT idx, leaf FROM alerts WHERE {' AND '.join(where)} ORDER BY idx LIMIT %s",
+                params,
+            ).fetchall()
+        items = [(int(index), bytes(leaf)) for index, leaf in rows[: plan.limit]]
+        more = len(rows) > plan.limit
+        return Page(items, codec.encode_cursor(items[-1][0]) if more else None)
+
+    def get_alert(self, index: int) -> bytes | None:
+        if not 0 <= index < 1 << 63:
+            return None
+        with self._pool.connection("get_alert") as conn:
+            row = conn.execute("SELECT leaf FROM alerts WHERE idx = %s", (index,)).fetchone()
+        return None if row is None else bytes(row[0])
+
     # -- events and keys ------------------------------------------------------------
 
     @staticmethod
@@ -526,6 +610,13 @@ class PostgresStore:
                     f"SELECT {columns} FROM events WHERE device = %s ORDER BY id", (device,)
                 ).fetchall()
         return [_event(row) for row in rows]
+
+    def count_events(self, device: str) -> dict[SecurityEventKind, int]:
+        with self._pool.connection("count_events") as conn:
+            rows = conn.execute(
+                "SELECT kind, count(*) FROM events WHERE device = %s GROUP BY kind", (device,)
+            ).fetchall()
+        return {SecurityEventKind(kind): int(n) for kind, n in rows}
 
     def add_api_key(self, key: ApiKey) -> None:
         try:

@@ -35,7 +35,8 @@ from veriot.core.types import (
     SecurityEventKind,
     StoredReading,
 )
-from veriot.ports import AppendBatch
+from veriot.ports import AlertQuery, AppendBatch
+from veriot.storage import alerts as alert_index
 from veriot.storage import codec, tiles
 from veriot.storage.migrations import load_migrations
 from veriot.storage.sqlite.pool import ConnectionPool
@@ -149,6 +150,8 @@ class SqliteStore:
         self._device_ids: dict[str, int] = {}
         with self._read("migrate") as conn:
             self.applied_migrations = migrate(conn)
+        if 2 in self.applied_migrations:
+            self._index_old_alerts()
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -296,7 +299,11 @@ class SqliteStore:
                     "INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
                 )
                 if batch.alerts:
-                    conn.executemany("INSERT INTO alerts VALUES (?, ?)", batch.alerts)
+                    conn.executemany(
+                        "INSERT INTO alerts (idx, leaf, device, name, time, score)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        [alert_index.alert_row(i, leaf) for i, leaf in batch.alerts],
+                    )
                 self._write_tiles(conn, levels)
                 if batch.events:
                     self._insert_events(conn, batch.events)
@@ -517,6 +524,84 @@ class SqliteStore:
             yield from (_reading(row) for row in rows)
             start += _ITER_CHUNK
 
+    def recent_readings(
+        self, device: str, limit: int, name: str | None = None
+    ) -> list[StoredReading]:
+        alert_index.check_recent_limit(limit)
+        plan = codec.plan_query(ReadingQuery(name=name))
+        with self._read("recent_readings") as conn:
+            device_id = self._device_id(conn, device)
+            if device_id is None:
+                return []
+            where = "device_id = ?"
+            params: list[Any] = [device_id]
+            if plan.pattern is not None:
+                where += " AND instr(names, ?) > 0"
+                params.append(plan.pattern)
+            rows = conn.execute(
+                f"SELECT {_READING_COLUMNS} FROM readings WHERE {where}"
+                " ORDER BY idx DESC LIMIT ?",
+                [*params, limit],
+            ).fetchall()
+        return [_reading(row) for row in reversed(rows)]
+
+    def count_readings(self, device: str) -> int:
+        with self._read("count_readings") as conn:
+            device_id = self._device_id(conn, device)
+            if device_id is None:
+                return 0
+            (count,) = conn.execute(
+                "SELECT count(*) FROM readings WHERE device_id = ?", (device_id,)
+            ).fetchone()
+        return int(count)
+
+    # -- alerts ---------------------------------------------------------------------
+
+    def _index_old_alerts(self) -> None:
+        """Fills the query fields of alert rows written before they existed."""
+        with self._write("index alerts") as conn:
+            rows = conn.execute("SELECT idx, leaf FROM alerts WHERE device IS NULL").fetchall()
+            updates = []
+            for index, leaf in rows:
+                cols = alert_index.alert_columns(bytes(leaf))
+                if cols is not None:
+                    updates.append((cols.device, cols.name, cols.time, cols.score, index))
+            conn.executemany(
+                "UPDATE alerts SET device = ?, name = ?, time = ?, score = ? WHERE idx = ?",
+                updates,
+            )
+
+    def query_alerts(self, query: AlertQuery) -> Page[tuple[int, bytes]]:
+        plan = alert_index.plan_alert_query(query)
+        where = ["idx > ?", "device IS NOT NULL"]
+        params: list[Any] = [plan.after]
+        for column, op, value in (
+            ("device", "=", plan.device),
+            ("name", "=", plan.name),
+            ("time", ">=", plan.since),
+            ("time", "<", plan.until),
+            ("score", ">=", plan.min_score),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                params.append(value)
+        params.append(plan.limit + 1)
+        with self._read("query_alerts") as conn:
+            rows = conn.execute(
+                f"SELECT idx, leaf FROM alerts WHERE {' AND '.join(where)} ORDER BY idx LIMIT ?",
+                params,
+            ).fetchall()
+        items = [(int(index), bytes(leaf)) for index, leaf in rows[: plan.limit]]
+        more = len(rows) > plan.limit
+        return Page(items, codec.encode_cursor(items[-1][0]) if more else None)
+
+    def get_alert(self, index: int) -> bytes | None:
+        if not 0 <= index < 1 << 63:
+            return None
+        with self._read("get_alert") as conn:
+            row = conn.execute("SELECT leaf FROM alerts WHERE idx = ?", (index,)).fetchone()
+        return None if row is None else bytes(row[0])
+
     # -- events and keys ------------------------------------------------------------
 
     @staticmethod
@@ -541,6 +626,13 @@ class SqliteStore:
                     f"SELECT {columns} FROM events WHERE device = ? ORDER BY id", (device,)
                 ).fetchall()
         return [_event(row) for row in rows]
+
+    def count_events(self, device: str) -> dict[SecurityEventKind, int]:
+        with self._read("count_events") as conn:
+            rows = conn.execute(
+                "SELECT kind, count(*) FROM events WHERE device = ? GROUP BY kind", (device,)
+            ).fetchall()
+        return {SecurityEventKind(kind): int(n) for kind, n in rows}
 
     def add_api_key(self, key: ApiKey) -> None:
         try:
