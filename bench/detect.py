@@ -19,10 +19,11 @@ from veriot.ai.detectors import SeasonalEW
 
 
 def _state_bytes(d: SeasonalEW) -> int:
-    # the object with its slots of floats, plus the two seasonal profile arrays
-    floats = sum(sys.getsizeof(v) for v in vars(d).values() if isinstance(v, float | int))
-    return sys.getsizeof(d) + sys.getsizeof(d.__dict__) + floats + sys.getsizeof(d.season) + \
-        sys.getsizeof(d.season_w)
+    """The object (its slots), each number it holds, and the two seasonal profile arrays.
+    Numbers shared by every sensor (the configuration) are counted anyway."""
+    values = [getattr(d, name) for name in type(d).__slots__]
+    numbers = sum(sys.getsizeof(v) for v in values if isinstance(v, float | int))
+    return sys.getsizeof(d) + numbers + sys.getsizeof(d.season) + sys.getsizeof(d.season_w)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from tests.conformance.conftest import Backend
+from veriot.ai.alerts import Alert, alert_leaf
 from veriot.core.canonical import reading_leaf
 from veriot.core.errors import (
     ConflictError,
@@ -31,7 +32,6 @@ from veriot.core.types import (
     SignedReading,
     StoredReading,
 )
-from veriot.ai.alerts import Alert, alert_leaf
 from veriot.ports import AlertQuery, AppendBatch, Store
 from veriot.storage.testing import (
     BASE_TIME,

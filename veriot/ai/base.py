@@ -58,6 +58,7 @@ def config_hash(name: str, params: dict[str, Any]) -> str:
 class Detector(ABC):
     """A univariate streaming detector for one sensor. Subclasses set `name`."""
 
+    __slots__ = ()  # so that a subclass may keep its per-sensor state in slots
     name: ClassVar[str]
 
     @abstractmethod

@@ -26,6 +26,7 @@ from veriot.ai.base import Detector, FloatArray, check_series, squash, squash_ar
 
 DAY = 86400.0
 SEASON_BINS = 48  # half-hour bins of the day: enough shape, small state
+_BIN_S = DAY / SEASON_BINS
 _MAD_TO_SIGMA = 1.2533  # E|N(0, s)| = s * sqrt(2 / pi)
 
 
@@ -36,6 +37,13 @@ class SeasonalEW(Detector):
     largest. The first `warmup` finite points of a sensor score 0.
     """
 
+    # Slots rather than a __dict__: this object is the state kept per live sensor.
+    __slots__ = (
+        "_drift_h2", "_drift_sd", "_spike_h2", "_vol_h2", "drift_alpha", "drift_half", "fr",
+        "fw", "level_alpha", "lv", "lw", "n", "prev", "sc", "scale_alpha", "season",
+        "season_alpha", "season_w", "spike_half", "sw", "vf", "vfw", "vol_fast_alpha",
+        "vol_half", "vol_slow_alpha", "vs", "vsw", "warmup",
+    )
     name: ClassVar[str] = "seasonal"
 
     def __init__(
@@ -59,6 +67,9 @@ class SeasonalEW(Detector):
         self.warmup = warmup
         # the fast mean of white residuals has this many residual sigmas of spread
         self._drift_sd = math.sqrt(drift_alpha / (2.0 - drift_alpha))
+        self._spike_h2 = spike_half * spike_half
+        self._drift_h2 = drift_half * drift_half
+        self._vol_h2 = vol_half * vol_half
         self.n = 0
         self.prev = 0.0
         # (sum, weight) pairs of bias-corrected exponentially weighted means
@@ -115,10 +126,55 @@ class SeasonalEW(Detector):
             self._learn(x, self._evaluate(x, t)[1])
 
     def step(self, x: float, t: float = 0.0) -> float:
+        # `_evaluate` then `_learn`, inlined: the same operations in the same order (so the
+        # same scores, bit for bit), without the tuple and the calls between them. This is
+        # the per-reading path of the live service.
         if not math.isfinite(x):
             return 0.0
-        score, facts = self._evaluate(x, t)
-        self._learn(x, facts)
+        b = int((t % DAY) // _BIN_S)
+        lw = self.lw
+        level = self.lv / lw if lw > 0 else x
+        season, season_w = self.season, self.season_w
+        sb, swb = season[b], season_w[b]
+        r = x - (level + (sb / swb if swb > 0 else 0.0))
+        floor = 1e-6 * abs(level) + 1e-12
+        sw = self.sw
+        scale = _MAD_TO_SIGMA * (self.sc / sw if sw > 0 else 0.0) + floor
+        a = self.drift_alpha
+        fr, fw = (1 - a) * self.fr + a * r, (1 - a) * self.fw + a
+        n = self.n
+        d = abs(x - self.prev) if n > 0 else 0.0
+        a = self.vol_fast_alpha
+        vf, vfw = (1 - a) * self.vf + a * d, (1 - a) * self.vfw + a
+        score = 0.0
+        if n >= self.warmup:
+            vs = self.vs / self.vsw if self.vsw > 0 else 0.0
+            z_vol = abs(math.log((vf / vfw + floor) / (vs + floor)))
+            # squash() of each statistic, inlined; the score is the largest
+            z = abs(r) / scale
+            z2 = z * z
+            score = z2 / (z2 + self._spike_h2) if z2 < math.inf else 1.0
+            z = abs(fr / fw) / (scale * self._drift_sd)
+            z2 = z * z
+            s2 = z2 / (z2 + self._drift_h2) if z2 < math.inf else 1.0
+            if s2 > score:
+                score = s2
+            z2 = z_vol * z_vol
+            s2 = z2 / (z2 + self._vol_h2) if z2 < math.inf else 1.0
+            if s2 > score:
+                score = s2
+        self.fr, self.fw, self.vf, self.vfw = fr, fw, vf, vfw
+        a = self.level_alpha
+        self.lv, self.lw = (1 - a) * self.lv + a * x, (1 - a) * lw + a
+        a = self.season_alpha
+        season[b] = (1 - a) * sb + a * (x - level)
+        season_w[b] = (1 - a) * swb + a
+        a = self.scale_alpha
+        self.sc, self.sw = (1 - a) * self.sc + a * abs(r), (1 - a) * sw + a
+        a = self.vol_slow_alpha
+        self.vs, self.vsw = (1 - a) * self.vs + a * d, (1 - a) * self.vsw + a
+        self.prev = x
+        self.n = n + 1
         return score
 
     def _learn(self, x: float, facts: tuple[float, ...]) -> None:

@@ -66,7 +66,7 @@ class AlertPipeline:
         engine: AlertEngine | None = None,
         warm_readings: int = WARM_READINGS,
     ) -> None:
-        self.engine = engine or AlertEngine()
+        self.engine = engine if engine is not None else AlertEngine()
         self._store = store
         self._sequencer = sequencer
         self._lookup = lookup

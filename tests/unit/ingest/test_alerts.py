@@ -1,0 +1,167 @@
+"""The alert pipeline between a real sequencer and the in-memory store: scoring off the
+sequencer thread, alert leaves in the log, subscribers, impossible values, warm restarts."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from veriot.ai import Alert, AlertEngine, SeasonalEW, parse_alert_leaf, rescore
+from veriot.ai.base import Detector
+from veriot.clock import SystemClock
+from veriot.core.types import Device, Record, SecurityEventKind, SignedReading
+from veriot.device import DeviceKey, sign_reading
+from veriot.ingest.alerts import AlertPipeline
+from veriot.ingest.sequencer import Sequencer
+from veriot.ingest.verify import Verifier
+from veriot.ports import AlertQuery, Store
+from veriot.storage.memory import MemoryStore
+
+T0 = 1_700_000_000.0
+SEED = bytes(range(32))
+
+
+class Node:
+    """A sequencer with an alert pipeline on `store`, as the bootstrap wires them."""
+
+    def __init__(self, store: Store, engine: AlertEngine | None = None) -> None:
+        self.store = store
+        self.sequencer = Sequencer(store, SEED, SystemClock(), checkpoint_interval_s=3600)
+        self.alerts = AlertPipeline(store, self.sequencer, store.get_device, SystemClock(),
+                                    engine=engine)
+        self.sequencer.on_appended = self.alerts.on_appended
+        self.verifier = Verifier(store.get_device, max_skew_s=1e12)
+        self.sequencer.start()
+        self.alerts.start()
+
+    def ingest(self, readings: Sequence[SignedReading]) -> list[int]:
+        checked = self.verifier.check(readings, [], T0)
+        verdicts = self.sequencer.submit(checked.items, checked.events).result()
+        assert all(v.accepted for v in verdicts), verdicts
+        return [v.index for v in verdicts if v.index is not None]
+
+    def stop(self) -> None:
+        self.alerts.stop()
+        self.sequencer.stop()
+
+
+@pytest.fixture
+def key() -> DeviceKey:
+    return DeviceKey.generate()
+
+
+@pytest.fixture
+def store(key: DeviceKey) -> Store:
+    store = MemoryStore()
+    store.add_device(Device(key.did, key.public_key, "truck", "cold-chain", T0 - 10))
+    return store
+
+
+@pytest.fixture
+def node(store: Store) -> Iterator[Node]:
+    node = Node(store)
+    yield node
+    node.stop()
+
+
+def temps(key: DeviceKey, n: int, first_seq: int = 1, spike_at: int | None = None,
+          ) -> list[SignedReading]:
+    rng = random.Random(first_seq)
+    out = []
+    for seq in range(first_seq, first_seq + n):
+        value = 40.0 if seq == spike_at else 4.0 + rng.gauss(0, 0.05)
+        out.append(sign_reading(key, seq, (Record("temperature", value, T0 + 60 * seq, "Cel"),)))
+    return out
+
+
+def alerts_in(store: Store) -> list[tuple[int, Alert]]:
+    return [(i, parse_alert_leaf(leaf)) for i, leaf in store.query_alerts(AlertQuery()).items]
+
+
+def test_a_spike_becomes_an_alert_leaf_and_reaches_subscribers(node: Node, key: DeviceKey
+                                                              ) -> None:
+    published: list[tuple[int, Alert]] = []
+    got = threading.Event()
+
+    def on_alerts(batch: Sequence[tuple[int, Alert]]) -> None:
+        published.extend(batch)
+        got.set()
+
+    node.alerts.subscribe(on_alerts)
+    indices = node.ingest(temps(key, 60, spike_at=45))
+    node.alerts.flush()
+    assert got.wait(10)
+    (index, alert), = alerts_in(node.store)
+    assert published == [(index, alert)]
+    assert (alert.device, alert.name, alert.detector) == (key.did, "temperature", "seasonal")
+    assert (alert.first_index, alert.last_index) == (indices[0], indices[44])
+    assert alert.time == T0 + 60 * 45
+    assert index == 60  # appended after the commit that carried the spike
+    # the decision re-runs from the logged records of its window
+    window = [node.store.get_reading_at(i) for i in range(alert.first_index, alert.last_index + 1)]
+    records = [r for s in window if s is not None for r in s.signed.reading.records]
+    assert rescore(alert, records) == alert.score
+    assert rescore(alert, records[:-1]) < alert.threshold
+
+
+def test_scoring_never_runs_on_the_sequencer_thread(store: Store, key: DeviceKey) -> None:
+    threads: set[str] = set()
+
+    class Spy(SeasonalEW):
+        def step(self, x: float, t: float = 0.0) -> float:
+            threads.add(threading.current_thread().name)
+            return super().step(x, t)
+
+    def factory(_type: str, _name: str) -> Detector:
+        return Spy()
+
+    node = Node(store, AlertEngine(factory=factory))
+    try:
+        node.ingest(temps(key, 5))
+        node.alerts.flush()
+    finally:
+        node.stop()
+    assert threads == {"veriot-alerts"}
+
+
+def test_an_impossible_value_is_an_event_and_not_learnt(node: Node, key: DeviceKey) -> None:
+    readings = temps(key, 40)
+    absurd = sign_reading(key, 41, (Record("temperature", -500.0, T0 + 60 * 41, "Cel"),))
+    node.ingest([*readings, absurd])
+    node.alerts.flush()
+    events = node.store.list_events(key.did)
+    assert [e.kind for e in events] == [SecurityEventKind.IMPOSSIBLE_VALUE]
+    assert events[0].seq == 41 and "-500.0 Cel" in events[0].detail
+    assert alerts_in(node.store) == []  # the detector never saw it
+    assert node.alerts.scored == 40
+
+
+def test_stop_commits_the_last_alerts(store: Store, key: DeviceKey) -> None:
+    node = Node(store)
+    node.ingest(temps(key, 40, spike_at=40))
+    node.stop()  # no flush: stopping scores and logs what was handed over
+    assert [a.last_index for _, a in alerts_in(store)] == [39]
+    assert store.latest_checkpoint() is not None
+    assert store.latest_checkpoint().size == store.log_size() == 41  # type: ignore[union-attr]
+
+
+def test_a_restart_warms_the_detectors_and_raises_nothing_twice(store: Store, key: DeviceKey
+                                                                ) -> None:
+    first = Node(store)
+    first.ingest(temps(key, 60, spike_at=50))
+    first.stop()
+    assert len(alerts_in(store)) == 1
+    second = Node(store)
+    try:
+        second.alerts.flush()
+        assert len(second.alerts.engine) == 1 and second.alerts.scored == 60
+        # past its warm-up already: the first new spike alerts at once
+        second.ingest(temps(key, 1, first_seq=61, spike_at=61))
+        second.alerts.flush()
+    finally:
+        second.stop()
+    (_, old), (_, new) = alerts_in(store)
+    assert new.last_index == 61 and new.first_index == old.first_index == 0
