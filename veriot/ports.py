@@ -154,7 +154,8 @@ class AlertStore(Protocol):
         ...
 
     def get_alert(self, index: int) -> bytes | None:
-        """The alert leaf at log index `index`, or None when that leaf is not an alert."""
+        """The data of the alert leaf at log index `index`, or None when the log holds no
+        alert leaf there (a reading, or past the end)."""
         ...
 
 

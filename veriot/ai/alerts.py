@@ -107,8 +107,17 @@ class AlertEngine:
         digest = self._hashes.get(type(detector))
         if digest is None:
             digest = self._hashes[type(detector)] = detector.version_hash()
-        return Alert(device, name, time, score, self.threshold, detector.name, digest,
-                     sensor.first_index, log_index)
+        return Alert(
+            device,
+            name,
+            time,
+            score,
+            self.threshold,
+            detector.name,
+            digest,
+            sensor.first_index,
+            log_index,
+        )
 
     def anomalous_share(self, device: str) -> float:
         """The share of `device`'s sensors whose last score is at or above the threshold
@@ -139,8 +148,10 @@ def rescore(alert: Alert, records: Iterable[Record]) -> float:
     if not isinstance(detector, Detector):
         raise InputError(f"detector {alert.detector!r} is not a per-sensor detector")
     if detector.version_hash() != alert.detector_hash:
-        raise InputError(f"detector {alert.detector!r} is at version {detector.version_hash()}; "
-                         f"the alert was raised by {alert.detector_hash}")
+        raise InputError(
+            f"detector {alert.detector!r} is at version {detector.version_hash()}; "
+            f"the alert was raised by {alert.detector_hash}"
+        )
     score: float | None = None
     for record in records:
         if is_plausible(record.unit, record.value):
@@ -163,8 +174,10 @@ def alert_leaf(alert: Alert) -> bytes:
     if len(digest) != 32:
         raise InputError(f"detector hash is {len(digest)} bytes; want 32")
     if not 0 <= alert.first_index <= alert.last_index < 1 << 64:
-        raise InputError(f"alert index range [{alert.first_index}, {alert.last_index}] is not "
-                         "an ordered pair of log indices")
+        raise InputError(
+            f"alert index range [{alert.first_index}, {alert.last_index}] is not "
+            "an ordered pair of log indices"
+        )
     for what, v in (("time", alert.time), ("score", alert.score), ("threshold", alert.threshold)):
         if not math.isfinite(v):
             raise InputError(f"alert {what} is {v!r}; want a finite number")

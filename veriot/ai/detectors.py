@@ -39,10 +39,34 @@ class SeasonalEW(Detector):
 
     # Slots rather than a __dict__: this object is the state kept per live sensor.
     __slots__ = (
-        "_drift_h2", "_drift_sd", "_spike_h2", "_vol_h2", "drift_alpha", "drift_half", "fr",
-        "fw", "level_alpha", "lv", "lw", "n", "prev", "sc", "scale_alpha", "season",
-        "season_alpha", "season_w", "spike_half", "sw", "vf", "vfw", "vol_fast_alpha",
-        "vol_half", "vol_slow_alpha", "vs", "vsw", "warmup",
+        "_drift_h2",
+        "_drift_sd",
+        "_spike_h2",
+        "_vol_h2",
+        "drift_alpha",
+        "drift_half",
+        "fr",
+        "fw",
+        "level_alpha",
+        "lv",
+        "lw",
+        "n",
+        "prev",
+        "sc",
+        "scale_alpha",
+        "season",
+        "season_alpha",
+        "season_w",
+        "spike_half",
+        "sw",
+        "vf",
+        "vfw",
+        "vol_fast_alpha",
+        "vol_half",
+        "vol_slow_alpha",
+        "vs",
+        "vsw",
+        "warmup",
     )
     name: ClassVar[str] = "seasonal"
 
@@ -318,7 +342,11 @@ class KnnDistance(Detector):
     name: ClassVar[str] = "knn"
 
     def __init__(
-        self, dim: int = 4, memory: int = 64, alpha: float = 0.02, half: float = 4.0,
+        self,
+        dim: int = 4,
+        memory: int = 64,
+        alpha: float = 0.02,
+        half: float = 4.0,
         warmup: int = 40,
     ) -> None:
         self.dim, self.memory, self.alpha, self.half, self.warmup = dim, memory, alpha, half, warmup
@@ -332,7 +360,10 @@ class KnnDistance(Detector):
 
     def params(self) -> dict[str, Any]:
         return {
-            "dim": self.dim, "memory": self.memory, "alpha": self.alpha, "half": self.half,
+            "dim": self.dim,
+            "memory": self.memory,
+            "alpha": self.alpha,
+            "half": self.half,
             "warmup": self.warmup,
         }
 

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from veriot.ai.base import FloatArray
-from veriot.core.errors import InputError
+from veriot.core.errors import InputError, InsufficientDataError
 
 DAY = 86400.0
 LEVEL_ALPHA = 0.02
@@ -41,7 +41,9 @@ def _clean(times: npt.ArrayLike, values: npt.ArrayLike) -> tuple[FloatArray, Flo
     ok = np.isfinite(t) & np.isfinite(v)
     t, v = t[ok], v[ok]
     if t.shape[0] < MIN_ROWS:
-        raise InputError(f"a forecast needs at least {MIN_ROWS} finite points; got {t.shape[0]}")
+        raise InsufficientDataError(
+            f"a forecast needs at least {MIN_ROWS} finite points; got {t.shape[0]}"
+        )
     order = np.argsort(t, kind="stable")
     t, v = t[order], v[order]
     gaps = np.diff(t)
@@ -116,8 +118,9 @@ def evaluate_forecast(
     train_t, train_v, test_v = t[:-holdout], v[:-holdout], v[-holdout:]
     season = max(1, round(DAY / step))
     if train_v.shape[0] <= season:
-        raise InputError(f"training part has {train_v.shape[0]} points; want more than one "
-                         f"day ({season})")
+        raise InputError(
+            f"training part has {train_v.shape[0]} points; want more than one day ({season})"
+        )
     scale = float(np.mean(np.abs(train_v[season:] - train_v[:-season])))
     if scale == 0:
         raise InputError("the training part repeats exactly each day; MASE is undefined")

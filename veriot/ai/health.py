@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from veriot.ai.base import FloatArray
 from veriot.ai.multivariate import Hotelling
-from veriot.core.errors import InputError
+from veriot.core.errors import InputError, InsufficientDataError
 
 FAILURE_SCORE = 0.8
 """Health index 20: where the machine is treated as failed for remaining-life purposes."""
@@ -32,7 +32,9 @@ class Health:
 
 
 def machine_health(
-    times: npt.ArrayLike, rows: npt.ArrayLike, names: Sequence[str],
+    times: npt.ArrayLike,
+    rows: npt.ArrayLike,
+    names: Sequence[str],
     recent: int = 30,
 ) -> Health:
     """Health of a machine from its multivariate readings (rows aligned with `names`).
@@ -44,7 +46,9 @@ def machine_health(
     if x.ndim != 2 or x.shape[1] != len(names) or t.shape[0] != x.shape[0]:
         raise InputError(f"rows {x.shape} do not match {len(names)} names and {t.shape[0]} times")
     if x.shape[0] < MIN_ROWS:
-        raise InputError(f"machine health needs at least {MIN_ROWS} rows; got {x.shape[0]}")
+        raise InsufficientDataError(
+            f"machine health needs at least {MIN_ROWS} rows; got {x.shape[0]}"
+        )
     warmup = min(Hotelling().warmup, x.shape[0] // 2)
     model = Hotelling(warmup=warmup)
     scores = np.array([model.step(row) for row in x])
@@ -53,8 +57,7 @@ def machine_health(
     contrib = np.mean([model.contributions(row) for row in x[tail]], axis=0)
     order = np.argsort(-contrib, kind="stable")
     contributing = [names[i] for i in order[:3].tolist() if contrib[i] > 1.0]
-    return Health(round(100.0 * (1.0 - score), 2), _rul(t[tail], scores[tail]), contributing,
-                  score)
+    return Health(round(100.0 * (1.0 - score), 2), _rul(t[tail], scores[tail]), contributing, score)
 
 
 def _rul(t: FloatArray, s: FloatArray) -> float | None:

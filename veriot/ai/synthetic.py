@@ -61,8 +61,9 @@ def make_series(kind: str, seed: int) -> LabelledSeries:
     labels = np.zeros(ROWS, dtype=bool)
     count = 3 if kind == "spike" else 1
     width = int(0.1 * ROWS / count)
-    onsets = sorted(int(o) for o in rng.choice(np.arange(ROWS // 2, ROWS - width), count,
-                                                replace=False))
+    onsets = sorted(
+        int(o) for o in rng.choice(np.arange(ROWS // 2, ROWS - width), count, replace=False)
+    )
     if kind == "spike":
         onsets = [ROWS // 2 + i * width + int(rng.integers(0, width // 2)) for i in range(3)]
     sign = 1.0 if rng.random() < 0.5 else -1.0

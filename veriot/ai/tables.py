@@ -47,8 +47,9 @@ def _parse_times(cells: list[str], name: str) -> FloatArray:
     except ValueError:
         pass
     try:
-        stamps = np.array([c.strip().replace(" ", "T").rstrip("Z") for c in cells],
-                          dtype="datetime64[ns]")
+        stamps = np.array(
+            [c.strip().replace(" ", "T").rstrip("Z") for c in cells], dtype="datetime64[ns]"
+        )
     except ValueError as exc:
         bad = _first_bad_time(cells)
         raise TableError(
@@ -115,16 +116,19 @@ def parse_table(text: str, drop: tuple[str, ...] = ()) -> Table:
     sep = _delimiter(lines[0])
     header = [h.strip() for h in lines[0].split(sep)]
     if len(header) < 2:
-        raise TableError(f"header {lines[0]!r} has {len(header)} column; want a timestamp "
-                         "column and at least one value column")
+        raise TableError(
+            f"header {lines[0]!r} has {len(header)} column; want a timestamp "
+            "column and at least one value column"
+        )
     body = lines[1:]
     if not body:
         raise TableError("the file has a header but no rows")
     want = len(header) - 1
     for i, line in enumerate(body):
         if line.count(sep) != want:
-            raise TableError(f"row {i + 2} has {line.count(sep) + 1} cells; want "
-                             f"{len(header)} as in the header")
+            raise TableError(
+                f"row {i + 2} has {line.count(sep) + 1} cells; want {len(header)} as in the header"
+            )
     flat = sep.join(body).split(sep)
     columns = [flat[j :: len(header)] for j in range(len(header))]
     times = _parse_times(list(columns[0]), header[0])

@@ -111,8 +111,10 @@ def trust_grade(signals: TrustSignals) -> Grade:
         lost = _penalty(kind, count, per_k)
         if lost > 0:
             score -= lost
-            reasons.append(f"{count} {kind.value.replace('_', ' ')} event(s) in "
-                           f"{signals.readings} readings: -{lost:.1f}")
+            reasons.append(
+                f"{count} {kind.value.replace('_', ' ')} event(s) in "
+                f"{signals.readings} readings: -{lost:.1f}"
+            )
     drift = min(max(signals.drift, 0.0), 1.0) if math.isfinite(signals.drift) else 1.0
     if drift > 0:
         lost = 20.0 * drift

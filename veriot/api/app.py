@@ -20,6 +20,7 @@ from veriot.core.errors import (
     ConflictError,
     DecodeError,
     InputError,
+    InsufficientDataError,
     StoreError,
     UnknownDeviceError,
 )
@@ -101,6 +102,10 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     @app.exception_handler(UnknownDeviceError)
     async def on_unknown(request: Request, exc: UnknownDeviceError) -> JSONResponse:
         return problem_response(Problem(ProblemKind.NOT_FOUND, str(exc)), instance(request))
+
+    @app.exception_handler(InsufficientDataError)
+    async def on_insufficient(request: Request, exc: InsufficientDataError) -> JSONResponse:
+        return problem_response(Problem(ProblemKind.INSUFFICIENT_DATA, str(exc)), instance(request))
 
     @app.exception_handler(InputError)
     async def on_input(request: Request, exc: InputError) -> JSONResponse:

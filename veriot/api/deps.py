@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -33,3 +34,20 @@ def require_api_key(request: Request, node: NodeDep) -> ApiKey:
 
 
 OperatorDep = Annotated[ApiKey, Depends(require_api_key)]
+
+
+def time_param(value: str | None, name: str) -> float | None:
+    """Seconds since the epoch from a query parameter given as seconds or ISO 8601."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise Problem(
+            ProblemKind.INVALID_PARAMETER,
+            f"{name}={value!r} is neither seconds since the epoch nor an ISO 8601 time",
+        ) from None

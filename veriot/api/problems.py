@@ -78,6 +78,11 @@ class ProblemKind(Enum):
     INVALID_PARAMETER = _Kind(
         422, "Invalid parameter", "A query or path parameter is malformed or out of range."
     )
+    INSUFFICIENT_DATA = _Kind(
+        422,
+        "Insufficient data",
+        "There are too few readings for what was asked (a forecast, a health index).",
+    )
     NOT_YET_PROVABLE = _Kind(
         409,
         "Not yet provable",

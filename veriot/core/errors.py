@@ -3,6 +3,7 @@
 VeriotError
 ├── InputError (ValueError)          malformed or out-of-range input
 │   ├── DecodeError                  bytes that do not parse as the wire format says
+│   ├── InsufficientDataError        too few points for a forecast or a health index
 │   └── ClockSkewError               a timestamp too far from the receiver's clock
 ├── AuthError                        who is speaking cannot be trusted
 │   ├── SignatureError               a signature that does not verify
@@ -33,6 +34,10 @@ class InputError(VeriotError, ValueError):
 
 class DecodeError(InputError):
     """Bytes that do not parse as the wire format says."""
+
+
+class InsufficientDataError(InputError):
+    """Too little data for the computation asked for (a forecast, a health index)."""
 
 
 class ClockSkewError(InputError):

@@ -31,8 +31,11 @@ def post(service: LiveService, readings: list[SignedReading]) -> httpx.Response:
 def cold_chain(key: DeviceKey, n: int, start: float, first_seq: int = 1) -> list[SignedReading]:
     rng = random.Random(first_seq)
     return [
-        sign_reading(key, first_seq + i, (Record("temperature", 4.0 + rng.gauss(0, 0.05),
-                                                 start + i * STEP, "Cel"),))
+        sign_reading(
+            key,
+            first_seq + i,
+            (Record("temperature", 4.0 + rng.gauss(0, 0.05), start + i * STEP, "Cel"),),
+        )
         for i in range(n)
     ]
 
@@ -58,9 +61,10 @@ def test_an_anomaly_raises_a_provable_alert_on_the_list_and_the_stream(
     subscribed = threading.Event()
 
     def listen() -> None:
-        with service.client(operator=True) as c, c.stream(
-            "GET", "/v1/alerts/stream", params={"device": did}, timeout=20
-        ) as r:
+        with (
+            service.client(operator=True) as c,
+            c.stream("GET", "/v1/alerts/stream", params={"device": did}, timeout=20) as r,
+        ):
             assert r.status_code == 200
             assert r.headers["content-type"].startswith("text/event-stream")
             subscribed.set()
@@ -98,21 +102,32 @@ def test_an_anomaly_raises_a_provable_alert_on_the_list_and_the_stream(
     leaf = bytes.fromhex(proof["leaf"])
     assert leaf[0] == 2 and proof["alert"] == alert
     cp = proof["checkpoint"]
-    checkpoint = Checkpoint(cp["log_id"], cp["size"], bytes.fromhex(cp["root"]), cp["timestamp"],
-                            bytes.fromhex(cp["signature"]))
+    checkpoint = Checkpoint(
+        cp["log_id"],
+        cp["size"],
+        bytes.fromhex(cp["root"]),
+        cp["timestamp"],
+        bytes.fromhex(cp["signature"]),
+    )
     verify_checkpoint(checkpoint, bytes.fromhex(cp["log_public_key"]))
     inclusion = proof["inclusion"]
     verify_inclusion(
         leaf_hash(leaf),
-        InclusionProof(inclusion["index"], inclusion["size"],
-                       tuple(bytes.fromhex(h) for h in inclusion["hashes"])),
+        InclusionProof(
+            inclusion["index"],
+            inclusion["size"],
+            tuple(bytes.fromhex(h) for h in inclusion["hashes"]),
+        ),
         checkpoint.root,
     )
 
     # a client that missed it resumes with Last-Event-ID and gets it from the store
-    with service.client(operator=True) as c, c.stream(
-        "GET", "/v1/alerts/stream", headers={"Last-Event-ID": str(alert["index"] - 1)}
-    ) as r:
+    with (
+        service.client(operator=True) as c,
+        c.stream(
+            "GET", "/v1/alerts/stream", headers={"Last-Event-ID": str(alert["index"] - 1)}
+        ) as r,
+    ):
         lines = r.iter_lines()
         data = next(line for line in lines if line.startswith("data: "))
     assert json.loads(data.removeprefix("data: "))["index"] == alert["index"]
@@ -176,7 +191,7 @@ def test_a_meter_forecast_has_intervals_and_beats_seasonal_naive(service: LiveSe
     assert_problem(too_far, 422, "invalid-parameter")
     assert "not registered" in assert_problem(unknown, 404, "not-found")["detail"]
     assert "voltage" in assert_problem(no_sensor, 404, "not-found")["detail"]
-    assert "at least 8" in assert_problem(few, 422, "invalid-parameter")["detail"]
+    assert "at least 8" in assert_problem(few, 422, "insufficient-data")["detail"]
 
 
 def machine(key: DeviceKey, n: int, start: float, hot_from: int) -> list[SignedReading]:
@@ -186,10 +201,12 @@ def machine(key: DeviceKey, n: int, start: float, hot_from: int) -> list[SignedR
         hot = i >= hot_from
         records = (
             Record("vibration", 0.02 + rng.gauss(0, 0.002), start + i * STEP, "m/s2"),
-            Record("temperature", 60 + rng.gauss(0, 0.4) + (15 if hot else 0), start + i * STEP,
-                   "Cel"),
-            Record("current", 1.3 + rng.gauss(0, 0.02) + (0.4 if hot else 0), start + i * STEP,
-                   "A"),
+            Record(
+                "temperature", 60 + rng.gauss(0, 0.4) + (15 if hot else 0), start + i * STEP, "Cel"
+            ),
+            Record(
+                "current", 1.3 + rng.gauss(0, 0.02) + (0.4 if hot else 0), start + i * STEP, "A"
+            ),
         )
         out.append(sign_reading(key, i + 1, records))
     return out
@@ -198,8 +215,10 @@ def machine(key: DeviceKey, n: int, start: float, hot_from: int) -> list[SignedR
 def test_machine_health_falls_when_a_machine_overheats(service: LiveService) -> None:
     good, bad, young, truck = (DeviceKey.generate() for _ in range(4))
     start = time.time() - 7200
-    dids = [register(service, k, name=f"m-{i}", type="machine")["did"]
-            for i, k in enumerate((good, bad, young))]
+    dids = [
+        register(service, k, name=f"m-{i}", type="machine")["did"]
+        for i, k in enumerate((good, bad, young))
+    ]
     truck_did = register(service, truck, name="truck", type="cold-chain")["did"]
     post(service, machine(good, 100, start, hot_from=10_000))
     post(service, machine(bad, 100, start, hot_from=70))
@@ -213,7 +232,7 @@ def test_machine_health_falls_when_a_machine_overheats(service: LiveService) -> 
     assert healthy["sensors"] == ["current", "temperature", "vibration"]
     assert healthy["index"] > 70 > failing["index"]
     assert set(failing["contributing"]) >= {"temperature"}
-    assert "at least 20 rows" in assert_problem(few, 422, "invalid-parameter")["detail"]
+    assert "at least 20 rows" in assert_problem(few, 422, "insufficient-data")["detail"]
     assert "'machine'" in assert_problem(not_machine, 422, "invalid-parameter")["detail"]
     assert_problem(unknown, 404, "not-found")
 

@@ -23,9 +23,8 @@ from veriot.ai import (
     rescore,
     trust_grade,
 )
-from veriot.api.deps import NodeDep, OperatorDep
+from veriot.api.deps import NodeDep, OperatorDep, time_param
 from veriot.api.problems import Problem, ProblemKind
-from veriot.api.routes.readings import _time_param
 from veriot.api.schemas import checkpoint_json
 from veriot.bootstrap import Node
 from veriot.core.errors import InputError
@@ -96,8 +95,8 @@ def list_alerts(
     query = AlertQuery(
         device=device,
         name=name,
-        since=_time_param(since, "since"),
-        until=_time_param(until, "until"),
+        since=time_param(since, "since"),
+        until=time_param(until, "until"),
         min_score=min_score,
         limit=limit,
         cursor=cursor,
@@ -135,14 +134,17 @@ async def stream_alerts(
     after: int | None = None
     if last_event_id is not None:
         if not last_event_id.strip().isdigit():
-            raise Problem(ProblemKind.INVALID_PARAMETER,
-                          f"Last-Event-ID {last_event_id!r} is not a log index")
+            raise Problem(
+                ProblemKind.INVALID_PARAMETER, f"Last-Event-ID {last_event_id!r} is not a log index"
+            )
         after = int(last_event_id)
 
     def wanted(alert: Alert) -> bool:
-        return ((device is None or alert.device == device)
-                and (name is None or alert.name == name)
-                and (min_score is None or alert.score >= min_score))
+        return (
+            (device is None or alert.device == device)
+            and (name is None or alert.name == name)
+            and (min_score is None or alert.score >= min_score)
+        )
 
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[Sequence[tuple[int, Alert]] | None] = asyncio.Queue()
@@ -158,16 +160,16 @@ async def stream_alerts(
     unsubscribe = pipeline.subscribe(deliver)
 
     def backlog(start: int) -> list[tuple[int, Alert]]:
-        query = AlertQuery(device=device, name=name, min_score=min_score, limit=1000,
-                           cursor=None)
+        query = AlertQuery(device=device, name=name, min_score=min_score, limit=1000, cursor=None)
         out: list[tuple[int, Alert]] = []
         while True:
             page = node.store.query_alerts(query)
             out.extend((i, parse_alert_leaf(leaf)) for i, leaf in page.items if i > start)
             if page.next_cursor is None:
                 return out
-            query = AlertQuery(device=device, name=name, min_score=min_score, limit=1000,
-                               cursor=page.next_cursor)
+            query = AlertQuery(
+                device=device, name=name, min_score=min_score, limit=1000, cursor=page.next_cursor
+            )
 
     async def events() -> AsyncIterator[str]:
         try:
@@ -246,8 +248,9 @@ def window_records(node: Node, alert: Alert) -> tuple[list[Record], int]:
                 records.extend(r for r in stored.signed.reading.records if r.name == alert.name)
         if page.next_cursor is None:
             return records, readings
-        query = ReadingQuery(device=alert.device, name=alert.name, limit=1000,
-                             cursor=page.next_cursor)
+        query = ReadingQuery(
+            device=alert.device, name=alert.name, limit=1000, cursor=page.next_cursor
+        )
 
 
 @router.get(
@@ -279,9 +282,7 @@ def recheck_alert(index: int, node: NodeDep, _key: OperatorDep) -> dict[str, Any
 # -- forecasts ---------------------------------------------------------------------------
 
 
-def _series(
-    readings: Sequence[StoredReading], name: str
-) -> tuple[list[float], list[float], str]:
+def _series(readings: Sequence[StoredReading], name: str) -> tuple[list[float], list[float], str]:
     times: list[float] = []
     values: list[float] = []
     unit = ""
@@ -360,7 +361,7 @@ def get_health(did: str, node: NodeDep, _key: OperatorDep) -> dict[str, Any]:
         )
     readings = node.store.recent_readings(did, HEALTH_HISTORY)
     if not readings:
-        raise Problem(ProblemKind.INVALID_PARAMETER, f"device {did} has no readings yet")
+        raise Problem(ProblemKind.INSUFFICIENT_DATA, f"device {did} has no readings yet")
     names = sorted({r.name for r in readings[-1].signed.reading.records})
     times: list[float] = []
     rows: list[list[float]] = []

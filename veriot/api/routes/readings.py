@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from veriot.api.deps import NodeDep, OperatorDep
+from veriot.api.deps import NodeDep, OperatorDep, time_param
 from veriot.api.problems import Problem, ProblemKind
 from veriot.api.schemas import reading_json
 from veriot.core.errors import DecodeError
@@ -106,22 +105,6 @@ async def post_readings(request: Request, node: NodeDep) -> Response:
     raise Problem(kind, detail, **summary)
 
 
-def _time_param(value: str | None, name: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise Problem(
-            ProblemKind.INVALID_PARAMETER,
-            f"{name}={value!r} is neither seconds since the epoch nor an ISO 8601 time",
-        ) from None
-
-
 @router.get("", summary="List readings (operator)")
 def list_readings(
     node: NodeDep,
@@ -136,8 +119,8 @@ def list_readings(
     query = ReadingQuery(
         device=device,
         name=name,
-        since=_time_param(since, "since"),
-        until=_time_param(until, "until"),
+        since=time_param(since, "since"),
+        until=time_param(until, "until"),
         limit=limit,
         cursor=cursor,
     )
