@@ -12,61 +12,23 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import psycopg
-from ingest import drive, make_bodies  # bench/ingest.py, next to this file
+from ingest import register_devices, run_modes, start_server  # bench/ingest.py, beside this
 
-from veriot.device import DeviceKey
 from veriot.storage.testing import drop_schema, find_test_postgres, fresh_schema_name
-
-
-def serve(data: Path, db: str | None) -> tuple[subprocess.Popen[bytes], str, str]:
-    veriot = [sys.executable, "-m", "veriot.cli.main"]
-    store = ["--db", db] if db else []
-    key = subprocess.run(
-        [*veriot, "apikey", "create", "--data", str(data), *store],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [*veriot, "serve", "--data", str(data), "--port", str(port), *store],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            httpx.get(url + "/healthz", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    return proc, url, key
 
 
 def measure(db: str | None, requests: int, threads: int) -> tuple[float, float]:
     data = Path(tempfile.mkdtemp(prefix="veriot-bench-backend-"))
-    proc, url, api_key = serve(data, db)
+    proc, url, api_key = start_server(data, *(["--db", db] if db else []))
     try:
-        keys = [DeviceKey.generate() for _ in range(20)]
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {api_key}"}) as c:
-            for k in keys:
-                c.post(
-                    "/v1/devices", json={"name": k.did[-8:], "public_key": k.public_key.hex()}
-                ).raise_for_status()
-        per_reading = make_bodies(keys, requests, per_batch=False, seq0=1)
-        per_batch = make_bodies(keys, requests * 4, per_batch=True, seq0=10_000_000)
-        drive(url, per_reading[:10], threads)  # warm-up
-        secs, ok, _ = drive(url, per_reading[10:], threads)
-        secs2, ok2, _ = drive(url, per_batch, threads)
+        keys = register_devices(url, api_key)
+        (secs, ok, _), (secs2, ok2, _) = run_modes(url, keys, requests, threads)
         return ok / secs, ok2 / secs2
     finally:
         proc.terminate()

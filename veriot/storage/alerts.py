@@ -37,8 +37,9 @@ def alert_columns(leaf: bytes) -> AlertColumns | None:
     return AlertColumns(alert.device, alert.name, alert.time, alert.score)
 
 
-def alert_row(index: int, leaf: bytes) -> tuple[int, bytes, str | None, str | None,
-                                                float | None, float | None]:
+def alert_row(
+    index: int, leaf: bytes
+) -> tuple[int, bytes, str | None, str | None, float | None, float | None]:
     """(idx, leaf, device, name, time, score): the row of the `alerts` table."""
     cols = alert_columns(leaf)
     if cols is None:
@@ -73,13 +74,17 @@ def plan_alert_query(query: AlertQuery) -> AlertPlan:
     a bound that is not a finite number."""
     if not 1 <= query.limit <= MAX_PAGE:
         raise InputError(f"limit must be 1..{MAX_PAGE}; got {query.limit}")
-    for what, value in (("since", query.since), ("until", query.until),
-                        ("min_score", query.min_score)):
+    for what, value in (
+        ("since", query.since),
+        ("until", query.until),
+        ("min_score", query.min_score),
+    ):
         if value is not None and not math.isfinite(value):
             raise InputError(f"{what} is {value!r}; want a finite number")
     after = -1 if query.cursor is None else decode_cursor(query.cursor)
-    return AlertPlan(query.device, query.name, query.since, query.until, query.min_score,
-                     query.limit, after)
+    return AlertPlan(
+        query.device, query.name, query.since, query.until, query.min_score, query.limit, after
+    )
 
 
 def check_recent_limit(limit: int) -> None:

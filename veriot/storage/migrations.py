@@ -39,3 +39,12 @@ def load_migrations(package: str) -> list[Migration]:
     if versions != list(range(1, len(found) + 1)):
         raise StoreError(f"migrations of {package} are numbered {versions}; want 1..{len(found)}")
     return found
+
+
+def check_newest(newest: int | None, known: int) -> None:
+    """Raises StoreError when the database's newest applied migration (None when there is
+    none) is one this code, which knows migrations 1..`known`, does not."""
+    if newest is not None and newest > known:
+        raise StoreError(
+            f"database schema is at migration {newest}; this veriot knows up to {known}"
+        )

@@ -11,7 +11,6 @@ must re-read the state (e.g. `log_size`) before writing again.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +19,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from veriot.core.errors import StoreError
+from veriot.storage.pooling import IdleConnections
 
 MAX_IDLE = 8
 CONNECT_TIMEOUT_S = 10
@@ -57,9 +57,7 @@ class ConnectionPool:
         }
         if schema is not None:
             self._kwargs["options"] = f"-c search_path={check_schema(schema)}"
-        self._lock = threading.Lock()
-        self._idle: list[psycopg.Connection[tuple[Any, ...]]] = []
-        self._closed = False
+        self._idle = IdleConnections[psycopg.Connection[tuple[Any, ...]]]()
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         try:
@@ -71,10 +69,7 @@ class ConnectionPool:
     def connection(self, what: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
         """A healthy connection for the block. psycopg errors raised in the block become
         StoreError naming `what`; a broken connection is dropped with every idle one."""
-        with self._lock:
-            if self._closed:
-                raise StoreError(f"the store at {self.where} is closed")
-            conn = self._idle.pop() if self._idle else None
+        conn = self._idle.take(f"the store at {self.where} is closed")
         if conn is None or conn.closed or conn.broken:
             conn = self._connect()
         try:
@@ -94,27 +89,15 @@ class ConnectionPool:
         self._give_back(conn)
 
     def _give_back(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
-        if conn.closed or conn.broken:
-            return
-        with self._lock:
-            keep = not self._closed and len(self._idle) < MAX_IDLE
-            if keep:
-                self._idle.append(conn)
-        if not keep:
-            conn.close()
+        if not (conn.closed or conn.broken):
+            self._idle.give_back(conn, MAX_IDLE)
 
     def _discard(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         # After one broken connection the idle ones are most likely broken too (a restart
         # ends them all); dropping them now makes the next call connect afresh.
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for other in [conn, *idle]:
+        for other in [conn, *self._idle.drain()]:
             other.close()
 
     def close(self) -> None:
         """Closes the idle connections now and busy ones when they are given back."""
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        self._idle.close()

@@ -5,12 +5,12 @@ own and WAL lets them read while the writer writes."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from veriot.core.errors import StoreError
+from veriot.storage.pooling import IdleConnections
 
 BUSY_TIMEOUT_S = 10.0
 CACHE_KIB = 16 * 1024
@@ -42,17 +42,12 @@ class ConnectionPool:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._lock = threading.Lock()
-        self._idle: list[sqlite3.Connection] = []
-        self._closed = False
+        self._idle = IdleConnections[sqlite3.Connection]()
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         """A connection for the duration of the block. Raises StoreError when closed."""
-        with self._lock:
-            if self._closed:
-                raise StoreError(f"the store at {self._path} is closed")
-            conn = self._idle.pop() if self._idle else None
+        conn = self._idle.take(f"the store at {self._path} is closed")
         if conn is None:
             try:
                 conn = connect(self._path)
@@ -65,17 +60,8 @@ class ConnectionPool:
                 # Only reached when a caller's error handling failed; never keep a
                 # half-done transaction on a pooled connection.
                 conn.rollback()
-            with self._lock:
-                keep = not self._closed
-                if keep:
-                    self._idle.append(conn)
-            if not keep:
-                conn.close()
+            self._idle.give_back(conn)
 
     def close(self) -> None:
         """Closes the idle connections now and busy ones when they are given back."""
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        self._idle.close()

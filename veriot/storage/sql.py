@@ -1,0 +1,681 @@
+"""What the SQL stores share: the Store port written once over the common schema.
+
+`SqlStore` holds every part that does not depend on the database: query planning and
+assembly, row -> domain decoding, pagination, validation of batches, tile planning and
+the mapping of constraint violations to typed errors. A backend subclass supplies what
+differs, and only that:
+
+- how a connection, a consistent read and a write transaction are obtained
+  (`_connection`, `_snapshot`, `_write`; `_write(log=True)` must also keep writers in
+  other processes from extending the log at the same time);
+- how a statement runs (`_execute`, `_executemany`): SQL here is written with qmark
+  placeholders (`?`), which a backend with another style rewrites;
+- the bulk insert path (`_bulk_insert`: executemany, COPY, ...);
+- the tile lookups (`_last_tiles`, `_fetch_tiles`), where one round trip per level or
+  per chunk of keys is the difference between dialects;
+- a few statements in the dialect (`LOG_SIZE_SQL`, `BY_ID_SQL`, `NAME_MATCH_SQL`) and the
+  driver's exception for a unique violation (`UNIQUE_VIOLATION`).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from veriot.core.canonical import HASH_BYTES
+from veriot.core.errors import (
+    ConflictError,
+    DeviceExistsError,
+    InputError,
+    MissingNodeError,
+    StoreError,
+    UnknownDeviceError,
+)
+from veriot.core.types import (
+    ApiKey,
+    Checkpoint,
+    Device,
+    NodeId,
+    Page,
+    ReadingQuery,
+    SecurityEvent,
+    SecurityEventKind,
+    StoredReading,
+)
+from veriot.ports import AlertQuery, AppendBatch
+from veriot.storage import alerts as alert_index
+from veriot.storage import codec, tiles
+
+READING_COLUMNS = "idx, message, auth, leaf_hash, received_at, gap"
+DEVICE_COLUMNS = "did, public_key, name, type, registered_at, revoked_at, metadata"
+CHECKPOINT_COLUMNS = "log_id, size, root, timestamp, signature"
+EVENT_COLUMNS = "device, kind, time, seq, detail"
+ITER_CHUNK = 1000
+MAX_INDEX = 1 << 63
+"""Indices and sequence numbers are signed 64-bit columns; larger ones are never stored."""
+
+
+class Table:
+    """A table that batches are bulk-inserted into, with the columns each row fills."""
+
+    __slots__ = ("columns", "insert", "name")
+
+    def __init__(self, name: str, columns: tuple[str, ...]) -> None:
+        self.name = name
+        self.columns = columns
+        marks = ", ".join("?" * len(columns))
+        self.insert = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"
+
+
+READINGS = Table(
+    "readings",
+    (
+        "idx", "id_key", "device_id", "seq", "message", "auth", "leaf_hash", "received_at",
+        "first_time", "names", "gap",
+    ),
+)  # fmt: skip
+"""The columns of `codec.reading_values`, in its order."""
+ALERTS = Table("alerts", ("idx", "leaf", "device", "name", "time", "score"))
+"""The columns of `alerts.alert_row`, in its order."""
+TILES = Table("node_tiles", ("key", "hashes"))
+EVENTS = Table("events", ("device", "kind", "time", "seq", "detail"))
+API_KEYS = Table("api_keys", ("key_hash", "name", "created_at"))
+
+
+class Rows(Protocol):
+    """What a driver's cursor gives back after a statement."""
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+# -- rows -> domain -------------------------------------------------------------------
+
+
+def device_from_row(row: Sequence[Any]) -> Device:
+    """A Device from the DEVICE_COLUMNS of a row."""
+    did, public_key, name, type_, registered_at, revoked_at, metadata = row
+    return Device(
+        did=did,
+        public_key=bytes(public_key),
+        name=name,
+        type=type_,
+        registered_at=registered_at,
+        revoked_at=revoked_at,
+        metadata=json.loads(metadata),
+    )
+
+
+def reading_from_row(row: Sequence[Any]) -> StoredReading:
+    """A StoredReading from the READING_COLUMNS of a row. Raises StoreError when corrupt."""
+    index, message, auth, leaf_hash, received_at, gap = row
+    return codec.rebuild_reading(
+        index, bytes(message), bytes(auth), bytes(leaf_hash), received_at, bool(gap)
+    )
+
+
+def checkpoint_from_row(row: Sequence[Any]) -> Checkpoint:
+    """A Checkpoint from the CHECKPOINT_COLUMNS of a row."""
+    log_id, size, root, timestamp, signature = row
+    return Checkpoint(log_id, size, bytes(root), timestamp, bytes(signature))
+
+
+def event_from_row(row: Sequence[Any]) -> SecurityEvent:
+    """A SecurityEvent from the EVENT_COLUMNS of a row."""
+    device, kind, time_, seq, detail = row
+    return SecurityEvent(device, SecurityEventKind(kind), time_, seq, detail)
+
+
+def page_of(
+    rows: Sequence[Sequence[Any]], limit: int
+) -> tuple[Sequence[Sequence[Any]], str | None]:
+    """The first `limit` of `rows` (fetched with LIMIT limit + 1, log index first) and the
+    cursor after the last of them when there are more."""
+    more = len(rows) > limit
+    items = rows[:limit]
+    return items, codec.encode_cursor(int(items[-1][0])) if more else None
+
+
+ConnT = TypeVar("ConnT")
+
+
+class SqlStore(ABC, Generic[ConnT]):
+    """The Store port over the shared SQL schema; subclasses name the database.
+
+    Subclasses call `__init__` first, then migrate, then `_opened(applied)`.
+    """
+
+    LOG_SIZE_SQL: ClassVar[str]
+    """One row, one column: the log size (one past the highest reading or alert index)."""
+    BY_ID_SQL: ClassVar[str]
+    """READING_COLUMNS of the readings whose id_key is the one parameter."""
+    NAME_MATCH_SQL: ClassVar[str]
+    """A condition true when the parameter is a substring of `names`."""
+    UNIQUE_VIOLATION: ClassVar[type[Exception]]
+    """The driver's exception for a unique (or primary key) constraint violation."""
+
+    applied_migrations: list[int]
+
+    def __init__(self) -> None:
+        # Devices are never deleted and their row ids never change, so the map only grows.
+        self._device_ids: dict[str, int] = {}
+
+    def _opened(self, applied: list[int]) -> None:
+        """Records the migrations that opening applied and finishes what they need."""
+        self.applied_migrations = applied
+        if 2 in applied:
+            self._index_old_alerts()
+
+    # -- what a backend supplies ----------------------------------------------------
+
+    @abstractmethod
+    def _connection(self, what: str) -> AbstractContextManager[ConnT]:
+        """A connection in autocommit mode for the block; driver errors become StoreError
+        naming `what`, with the driver's exception as the cause."""
+
+    @abstractmethod
+    def _snapshot(self, what: str) -> AbstractContextManager[ConnT]:
+        """As `_connection`, in a read transaction: every statement sees the same state."""
+
+    @abstractmethod
+    def _write(self, what: str, *, log: bool = False) -> AbstractContextManager[ConnT]:
+        """As `_connection`, in a write transaction committed when the block ends and
+        rolled back on error. With `log`, no other writer extends the log meanwhile."""
+
+    @abstractmethod
+    def _execute(self, conn: ConnT, sql: str, params: Sequence[Any] = ()) -> Rows:
+        """Runs one statement (qmark placeholders)."""
+
+    @abstractmethod
+    def _executemany(self, conn: ConnT, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Runs one statement (qmark placeholders) for each of `rows`."""
+
+    @abstractmethod
+    def _bulk_insert(self, conn: ConnT, table: Table, rows: Sequence[Sequence[Any]]) -> None:
+        """Inserts `rows` (values of `table.columns`, in order) by the fastest path.
+        Precondition: `rows` is not empty."""
+
+    @abstractmethod
+    def _last_tiles(self, conn: ConnT, levels: Sequence[int]) -> dict[int, tuple[int, bytes]]:
+        """(key, hashes) of the last stored tile of each of `levels` that has one."""
+
+    @abstractmethod
+    def _fetch_tiles(self, keys: Sequence[int]) -> dict[int, bytes]:
+        """The hashes of the stored tiles among `keys` (sorted, distinct), by key."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Closes every connection; later calls raise StoreError."""
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _is_duplicate(self, exc: StoreError) -> bool:
+        return isinstance(exc.__cause__, self.UNIQUE_VIOLATION)
+
+    def _device_id(self, conn: ConnT, did: str) -> int | None:
+        found = self._device_ids.get(did)
+        if found is None:
+            row = self._execute(conn, "SELECT id FROM devices WHERE did = ?", (did,)).fetchone()
+            if row is not None:
+                found = self._device_ids[did] = row[0]
+        return found
+
+    def _size(self, conn: ConnT) -> int:
+        row = self._execute(conn, self.LOG_SIZE_SQL).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    # -- devices --------------------------------------------------------------------
+
+    def add_device(self, device: Device) -> None:
+        values = (
+            device.did,
+            device.public_key,
+            device.name,
+            device.type,
+            device.registered_at,
+            device.revoked_at,
+            json.dumps(device.metadata, sort_keys=True),
+        )
+        try:
+            with self._write("add_device") as conn:
+                self._execute(
+                    conn,
+                    f"INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                )
+        except StoreError as exc:
+            if self._is_duplicate(exc):
+                raise DeviceExistsError(device.did) from None
+            raise
+
+    def _select_device(self, conn: ConnT, did: str) -> Device | None:
+        sql = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE did = ?"
+        row = self._execute(conn, sql, (did,)).fetchone()
+        return None if row is None else device_from_row(row)
+
+    def get_device(self, did: str) -> Device | None:
+        with self._connection("get_device") as conn:
+            return self._select_device(conn, did)
+
+    def list_devices(self) -> list[Device]:
+        with self._connection("list_devices") as conn:
+            rows = self._execute(
+                conn, f"SELECT {DEVICE_COLUMNS} FROM devices ORDER BY registered_at, did"
+            ).fetchall()
+        return [device_from_row(row) for row in rows]
+
+    def _update_device(self, what: str, did: str, assignment: str, value: Any) -> Device:
+        """Sets one column of the device (`assignment` has one placeholder, for `value`)
+        and returns it. Raises UnknownDeviceError."""
+        with self._write(what) as conn:
+            self._execute(conn, f"UPDATE devices SET {assignment} WHERE did = ?", (value, did))
+            device = self._select_device(conn, did)
+        if device is None:
+            raise UnknownDeviceError(did)
+        return device
+
+    def revoke_device(self, did: str, at: float) -> Device:
+        return self._update_device("revoke_device", did, "revoked_at = coalesce(revoked_at, ?)", at)
+
+    def rotate_key(self, did: str, public_key: bytes) -> Device:
+        return self._update_device("rotate_key", did, "public_key = ?", public_key)
+
+    # -- the log --------------------------------------------------------------------
+
+    def log_size(self) -> int:
+        with self._connection("log_size") as conn:
+            return self._size(conn)
+
+    def append(self, batch: AppendBatch) -> None:
+        # What can be checked without the database is checked before the transaction.
+        pairs = [(r.signed.reading.device, r.signed.reading.seq) for r in batch.readings]
+        codec.check_batch_seqs(pairs)
+        indices = [r.index for r in batch.readings] + [index for index, _ in batch.alerts]
+        try:
+            levels = tiles.group_by_level(batch.nodes)
+        except InputError as exc:
+            raise StoreError(f"append wrote nothing: {exc}") from exc
+        try:
+            with self._write("append", log=True) as conn:
+                codec.check_batch_indices(self._size(conn), indices)
+                device_ids = self._batch_device_ids(conn, pairs)
+                try:
+                    rows = [
+                        codec.reading_values(r, device_ids[d])
+                        for r, (d, _) in zip(batch.readings, pairs, strict=True)
+                    ]
+                except InputError as exc:
+                    raise StoreError(f"append wrote nothing: {exc}") from exc
+                if rows:
+                    self._bulk_insert(conn, READINGS, rows)
+                if batch.alerts:
+                    alert_rows = [alert_index.alert_row(i, leaf) for i, leaf in batch.alerts]
+                    self._bulk_insert(conn, ALERTS, alert_rows)
+                self._write_tiles(conn, levels)
+                if batch.events:
+                    self._insert_events(conn, batch.events)
+        except StoreError as exc:
+            if self._is_duplicate(exc):
+                raise StoreError(f"append wrote nothing: {self._explain(pairs, exc)}") from exc
+            raise
+
+    def _batch_device_ids(self, conn: ConnT, pairs: Sequence[tuple[str, int]]) -> dict[str, int]:
+        """The row ids of the devices of a batch. Raises StoreError for an unknown one."""
+        device_ids: dict[str, int] = {}
+        for did, _ in pairs:
+            if did not in device_ids:
+                device_id = self._device_id(conn, did)
+                if device_id is None:
+                    raise StoreError(
+                        f"append wrote nothing: the batch has readings of unregistered device {did}"
+                    )
+                device_ids[did] = device_id
+        return device_ids
+
+    def _write_tiles(self, conn: ConnT, levels: dict[int, list[tuple[int, bytes]]]) -> None:
+        if not levels:
+            return
+        order = sorted(levels)
+        lasts = self._last_tiles(conn, order)
+        inserts: list[tuple[int, bytes]] = []
+        updates: list[tuple[bytes, int]] = []
+        for level in order:
+            for write in tiles.plan_level(level, lasts.get(level), levels[level]):
+                if write.new:
+                    inserts.append((write.key, write.hashes))
+                else:
+                    updates.append((write.hashes, write.key))
+        if updates:
+            self._executemany(conn, "UPDATE node_tiles SET hashes = ? WHERE key = ?", updates)
+        if inserts:
+            self._bulk_insert(conn, TILES, inserts)
+
+    def _explain(self, pairs: Sequence[tuple[str, int]], exc: StoreError) -> str:
+        """Names the (device, seq) that made an append fail, when there is one."""
+        for device, seq in pairs:
+            existing = self.find_seq(device, seq)
+            if existing is not None:
+                return f"device {device} already has sequence number {seq} (index {existing.index})"
+        return str(exc.__cause__ or exc)
+
+    def get_nodes(self, ids: Sequence[NodeId]) -> list[bytes]:
+        places = []
+        for node in ids:
+            place = tiles.locate(node)
+            if place is None:  # outside the key range, so never stored
+                raise MissingNodeError(node.level, node.index)
+            places.append(place)
+        found = self._fetch_tiles(sorted({key for key, _ in places}))
+        out = []
+        for node, (key, offset) in zip(ids, places, strict=True):
+            value = found.get(key, b"")[offset : offset + HASH_BYTES]
+            if len(value) != HASH_BYTES:
+                raise MissingNodeError(node.level, node.index)
+            out.append(value)
+        return out
+
+    def leaf_data(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        with self._snapshot("leaf_data") as conn:
+            readings = self._execute(
+                conn,
+                f"SELECT {READING_COLUMNS} FROM readings WHERE idx >= ? AND idx < ? ORDER BY idx",
+                (start, end),
+            ).fetchall()
+            alerts = self._select_alert_leaves(conn, start, end)
+        out = [
+            (row[0], codec.reading_leaf_data(reading_from_row(row), bytes(row[1])))
+            for row in readings
+        ]
+        out.extend(alerts)
+        out.sort(key=lambda pair: pair[0])
+        return out
+
+    def _select_alert_leaves(self, conn: ConnT, start: int, end: int) -> list[tuple[int, bytes]]:
+        rows = self._execute(
+            conn,
+            "SELECT idx, leaf FROM alerts WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (start, end),
+        ).fetchall()
+        return [(index, bytes(leaf)) for index, leaf in rows]
+
+    def list_alert_leaves(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        """(index, leaf data) of the alert leaves with start <= index < end, in order."""
+        with self._connection("list_alert_leaves") as conn:
+            return self._select_alert_leaves(conn, start, end)
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self._write("add_checkpoint", log=True) as conn:
+            row = self._execute(
+                conn,
+                "SELECT root FROM checkpoints WHERE size = ? ORDER BY id DESC LIMIT 1",
+                (checkpoint.size,),
+            ).fetchone()
+            if row is not None and bytes(row[0]) != checkpoint.root:
+                raise StoreError(
+                    f"checkpoint of size {checkpoint.size} has root {checkpoint.root.hex()}; "
+                    f"a stored one has {bytes(row[0]).hex()}"
+                )
+            self._execute(
+                conn,
+                f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                (
+                    checkpoint.log_id,
+                    checkpoint.size,
+                    checkpoint.root,
+                    checkpoint.timestamp,
+                    checkpoint.signature,
+                ),
+            )
+
+    def _checkpoints(self, what: str, tail: str, params: Sequence[Any] = ()) -> list[Checkpoint]:
+        with self._connection(what) as conn:
+            rows = self._execute(
+                conn, f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints {tail}", params
+            ).fetchall()
+        return [checkpoint_from_row(row) for row in rows]
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        found = self._checkpoints("latest_checkpoint", "ORDER BY id DESC LIMIT 1")
+        return found[0] if found else None
+
+    def checkpoint_at(self, size: int) -> Checkpoint | None:
+        found = self._checkpoints(
+            "checkpoint_at", "WHERE size = ? ORDER BY id DESC LIMIT 1", (size,)
+        )
+        return found[0] if found else None
+
+    def list_checkpoints(self) -> list[Checkpoint]:
+        return self._checkpoints("list_checkpoints", "ORDER BY id")
+
+    # -- readings -------------------------------------------------------------------
+
+    def get_reading(self, reading_id: str) -> StoredReading | None:
+        if not codec.is_reading_id(reading_id):
+            return None
+        with self._connection("get_reading") as conn:
+            rows = self._execute(conn, self.BY_ID_SQL, (codec.id_key(reading_id),)).fetchall()
+        for row in rows:
+            stored = reading_from_row(row)
+            if stored.id == reading_id:
+                return stored
+        return None
+
+    def get_reading_at(self, index: int) -> StoredReading | None:
+        if not 0 <= index < MAX_INDEX:
+            return None
+        with self._connection("get_reading_at") as conn:
+            row = self._execute(
+                conn, f"SELECT {READING_COLUMNS} FROM readings WHERE idx = ?", (index,)
+            ).fetchone()
+        return None if row is None else reading_from_row(row)
+
+    def find_seq(self, device: str, seq: int) -> StoredReading | None:
+        if not 0 <= seq < MAX_INDEX:
+            return None
+        with self._connection("find_seq") as conn:
+            device_id = self._device_id(conn, device)
+            if device_id is None:
+                return None
+            row = self._execute(
+                conn,
+                f"SELECT {READING_COLUMNS} FROM readings WHERE device_id = ? AND seq = ?",
+                (device_id, seq),
+            ).fetchone()
+        return None if row is None else reading_from_row(row)
+
+    def last_seqs(self) -> dict[str, int]:
+        # One index probe per device, rather than a scan of every reading.
+        with self._connection("last_seqs") as conn:
+            rows = self._execute(
+                conn,
+                "SELECT did, (SELECT max(seq) FROM readings WHERE device_id = devices.id)"
+                " FROM devices",
+            ).fetchall()
+        return {did: int(seq) for did, seq in rows if seq is not None}
+
+    def _select_readings(
+        self, conn: ConnT, where: list[str], params: list[Any], order: str, limit: int
+    ) -> list[Any]:
+        return self._execute(
+            conn,
+            f"SELECT {READING_COLUMNS} FROM readings WHERE {' AND '.join(where)}"
+            f" ORDER BY idx {order} LIMIT ?",
+            [*params, limit],
+        ).fetchall()
+
+    def query_readings(self, query: ReadingQuery) -> Page[StoredReading]:
+        plan = codec.plan_query(query)
+        where = ["idx > ?"]
+        params: list[Any] = [plan.after]
+        with self._connection("query_readings") as conn:
+            if plan.device is not None:
+                device_id = self._device_id(conn, plan.device)
+                if device_id is None:
+                    return Page([], None)
+                where.append("device_id = ?")
+                params.append(device_id)
+            for condition, value in (
+                (self.NAME_MATCH_SQL, plan.pattern),
+                ("first_time >= ?", plan.since),
+                ("first_time < ?", plan.until),
+            ):
+                if value is not None:
+                    where.append(condition)
+                    params.append(value)
+            rows = self._select_readings(conn, where, params, "ASC", plan.limit + 1)
+        items, cursor = page_of(rows, plan.limit)
+        return Page([reading_from_row(row) for row in items], cursor)
+
+    def iter_readings(self) -> Iterator[StoredReading]:
+        # Chunks by index, so no connection is held while the caller works on a chunk;
+        # readings appended after the call started are not included.
+        end = self.log_size()
+        start = 0
+        while start < end:
+            with self._connection("iter_readings") as conn:
+                rows = self._execute(
+                    conn,
+                    f"SELECT {READING_COLUMNS} FROM readings WHERE idx >= ? AND idx < ?"
+                    " ORDER BY idx",
+                    (start, min(start + ITER_CHUNK, end)),
+                ).fetchall()
+            yield from (reading_from_row(row) for row in rows)
+            start += ITER_CHUNK
+
+    def recent_readings(
+        self, device: str, limit: int, name: str | None = None
+    ) -> list[StoredReading]:
+        alert_index.check_recent_limit(limit)
+        plan = codec.plan_query(ReadingQuery(name=name))
+        with self._connection("recent_readings") as conn:
+            device_id = self._device_id(conn, device)
+            if device_id is None:
+                return []
+            where = ["device_id = ?"]
+            params: list[Any] = [device_id]
+            if plan.pattern is not None:
+                where.append(self.NAME_MATCH_SQL)
+                params.append(plan.pattern)
+            rows = self._select_readings(conn, where, params, "DESC", limit)
+        return [reading_from_row(row) for row in reversed(rows)]
+
+    def count_readings(self, device: str) -> int:
+        with self._connection("count_readings") as conn:
+            device_id = self._device_id(conn, device)
+            if device_id is None:
+                return 0
+            row = self._execute(
+                conn, "SELECT count(*) FROM readings WHERE device_id = ?", (device_id,)
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    # -- alerts ---------------------------------------------------------------------
+
+    def _index_old_alerts(self) -> None:
+        """Fills the query fields of alert rows written before they existed."""
+        with self._write("index alerts") as conn:
+            rows = self._execute(
+                conn, "SELECT idx, leaf FROM alerts WHERE device IS NULL"
+            ).fetchall()
+            updates = []
+            for index, leaf in rows:
+                cols = alert_index.alert_columns(bytes(leaf))
+                if cols is not None:
+                    updates.append((cols.device, cols.name, cols.time, cols.score, index))
+            if updates:
+                self._executemany(
+                    conn,
+                    "UPDATE alerts SET device = ?, name = ?, time = ?, score = ? WHERE idx = ?",
+                    updates,
+                )
+
+    def query_alerts(self, query: AlertQuery) -> Page[tuple[int, bytes]]:
+        plan = alert_index.plan_alert_query(query)
+        where = ["idx > ?", "device IS NOT NULL"]
+        params: list[Any] = [plan.after]
+        for column, op, value in (
+            ("device", "=", plan.device),
+            ("name", "=", plan.name),
+            ("time", ">=", plan.since),
+            ("time", "<", plan.until),
+            ("score", ">=", plan.min_score),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                params.append(value)
+        params.append(plan.limit + 1)
+        with self._connection("query_alerts") as conn:
+            rows = self._execute(
+                conn,
+                f"SELECT idx, leaf FROM alerts WHERE {' AND '.join(where)} ORDER BY idx LIMIT ?",
+                params,
+            ).fetchall()
+        items, cursor = page_of(rows, plan.limit)
+        return Page([(int(index), bytes(leaf)) for index, leaf in items], cursor)
+
+    def get_alert(self, index: int) -> bytes | None:
+        if not 0 <= index < MAX_INDEX:
+            return None
+        with self._connection("get_alert") as conn:
+            row = self._execute(conn, "SELECT leaf FROM alerts WHERE idx = ?", (index,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    # -- events and keys ------------------------------------------------------------
+
+    def _insert_events(self, conn: ConnT, events: Iterable[SecurityEvent]) -> None:
+        self._executemany(
+            conn, EVENTS.insert, [(e.device, e.kind.value, e.time, e.seq, e.detail) for e in events]
+        )
+
+    def add_events(self, events: Sequence[SecurityEvent]) -> None:
+        if events:
+            with self._write("add_events") as conn:
+                self._insert_events(conn, events)
+
+    def list_events(self, device: str | None = None) -> list[SecurityEvent]:
+        with self._connection("list_events") as conn:
+            if device is None:
+                rows = self._execute(
+                    conn, f"SELECT {EVENT_COLUMNS} FROM events ORDER BY id"
+                ).fetchall()
+            else:
+                rows = self._execute(
+                    conn,
+                    f"SELECT {EVENT_COLUMNS} FROM events WHERE device = ? ORDER BY id",
+                    (device,),
+                ).fetchall()
+        return [event_from_row(row) for row in rows]
+
+    def count_events(self, device: str) -> dict[SecurityEventKind, int]:
+        with self._connection("count_events") as conn:
+            rows = self._execute(
+                conn, "SELECT kind, count(*) FROM events WHERE device = ? GROUP BY kind", (device,)
+            ).fetchall()
+        return {SecurityEventKind(kind): int(n) for kind, n in rows}
+
+    def add_api_key(self, key: ApiKey) -> None:
+        try:
+            with self._write("add_api_key") as conn:
+                self._execute(conn, API_KEYS.insert, (key.key_hash, key.name, key.created_at))
+        except StoreError as exc:
+            if self._is_duplicate(exc):
+                raise ConflictError(
+                    f"an API key with hash {key.key_hash.hex()} is stored"
+                ) from None
+            raise
+
+    def find_api_key(self, key_hash: bytes) -> ApiKey | None:
+        with self._connection("find_api_key") as conn:
+            row = self._execute(
+                conn,
+                "SELECT name, key_hash, created_at FROM api_keys WHERE key_hash = ?",
+                (key_hash,),
+            ).fetchone()
+        return None if row is None else ApiKey(row[0], bytes(row[1]), row[2])
