@@ -227,45 +227,9 @@ class Sequencer:
                     continue
                 reading = item.signed.reading
                 key = (reading.device, reading.seq)
-                prior = seen.get(key)
-                if prior is None:
-                    found = self._known(reading.device, reading.seq, last_seq)
-                    prior = found
+                prior = seen.get(key) or self._known(reading.device, reading.seq, last_seq)
                 if prior is not None:
-                    prior_id, prior_index = prior
-                    if prior_id == item.id:
-                        out.append(
-                            Verdict(
-                                False,
-                                id=prior_id,
-                                index=prior_index,
-                                reason=Reason.REPLAY,
-                                detail=f"sequence number {reading.seq} of {reading.device} "
-                                f"is already in the log at index {prior_index}",
-                            )
-                        )
-                        events.append(
-                            SecurityEvent(
-                                reading.device, SecurityEventKind.REPLAY, now, reading.seq
-                            )
-                        )
-                    else:
-                        detail = (
-                            f"{reading.device} signed two different readings with sequence "
-                            f"number {reading.seq}: got {item.id}, already have {prior_id}"
-                        )
-                        out.append(
-                            Verdict(False, id=item.id, reason=Reason.EQUIVOCATION, detail=detail)
-                        )
-                        events.append(
-                            SecurityEvent(
-                                reading.device,
-                                SecurityEventKind.EQUIVOCATION,
-                                now,
-                                reading.seq,
-                                detail,
-                            )
-                        )
+                    out.append(_conflict(item, prior, now, events))
                     continue
                 last = last_seq.get(reading.device, self._last_seq.get(reading.device))
                 gap = last is not None and reading.seq > last + 1
@@ -331,3 +295,31 @@ class Sequencer:
             return None
         existing = self._store.find_seq(device, seq)
         return None if existing is None else (existing.id, existing.index)
+
+
+def _conflict(
+    item: Checked, prior: tuple[str, int], now: float, events: list[SecurityEvent]
+) -> Verdict:
+    """The verdict on a reading whose (device, seq) is already logged as `prior` (id,
+    index): a replay when the content is the same, an equivocation when it differs. Both
+    are recorded as security events of the device."""
+    reading = item.signed.reading
+    prior_id, prior_index = prior
+    if prior_id == item.id:
+        events.append(SecurityEvent(reading.device, SecurityEventKind.REPLAY, now, reading.seq))
+        return Verdict(
+            False,
+            id=prior_id,
+            index=prior_index,
+            reason=Reason.REPLAY,
+            detail=f"sequence number {reading.seq} of {reading.device} "
+            f"is already in the log at index {prior_index}",
+        )
+    detail = (
+        f"{reading.device} signed two different readings with sequence "
+        f"number {reading.seq}: got {item.id}, already have {prior_id}"
+    )
+    events.append(
+        SecurityEvent(reading.device, SecurityEventKind.EQUIVOCATION, now, reading.seq, detail)
+    )
+    return Verdict(False, id=item.id, reason=Reason.EQUIVOCATION, detail=detail)

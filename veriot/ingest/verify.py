@@ -85,7 +85,8 @@ class Verifier:
         try:
             return check_may_write(self._devices(did), did, now)
         except UnknownDeviceError as exc:
-            events.append(SecurityEvent(did, SecurityEventKind.UNKNOWN_DEVICE, now, seq))
+            # Counted in metrics but not stored: anyone can name any did, and storing an
+            # event per forged id would let them fill the store.
             return rejected(Reason.UNKNOWN_DEVICE, str(exc), reading_id)
         except RevokedDeviceError as exc:
             events.append(SecurityEvent(did, SecurityEventKind.REVOKED_DEVICE, now, seq))

@@ -213,6 +213,9 @@ def test_clock_skew_unknown_and_revoked_devices(service: LiveService) -> None:
         assert c.post(f"/v1/devices/{device['did']}/revoke").json()["status"] == "revoked"
     assert_problem(post(service, reading(key, 3)), 403, "revoked-device")
     assert log_size(service) == 1
+    # a forged id leaves nothing behind, not even a security event
+    assert service.node.store.list_events(stranger.did) == []  # type: ignore[attr-defined]
+    assert metric(service, 'veriot_readings_rejected_total{reason="unknown_device"}') == 1
 
 
 def test_mixed_request_reports_each_reading(service: LiveService) -> None:
