@@ -60,10 +60,14 @@ def main() -> None:
 
     print(f"points per run: {n} (vectorised: {big.size})")
     print(f"river HalfSpaceTrees      {river_rate:>14,.0f} points/s")
-    print(f"seasonal, per point       {stream_rate:>14,.0f} points/s  "
-          f"({stream_rate / river_rate:.1f}x river)")
-    print(f"seasonal, score_series    {vector_rate:>14,.0f} points/s  "
-          f"({vector_rate / river_rate:.1f}x river)")
+    print(
+        f"seasonal, per point       {stream_rate:>14,.0f} points/s  "
+        f"({stream_rate / river_rate:.1f}x river)"
+    )
+    print(
+        f"seasonal, score_series    {vector_rate:>14,.0f} points/s  "
+        f"({vector_rate / river_rate:.1f}x river)"
+    )
     print(f"state per sensor          {_state_bytes(det):>14,d} bytes (target <= 2048)")
 
 

@@ -412,8 +412,9 @@ def test_an_invalid_name_filter_raises_input_error(store: Store) -> None:
 # -- alerts and per-device views ------------------------------------------------------
 
 
-def alert_at(index: int, device: str, name: str = "temp", time: float = BASE_TIME,
-             score: float = 0.9) -> tuple[int, bytes]:
+def alert_at(
+    index: int, device: str, name: str = "temp", time: float = BASE_TIME, score: float = 0.9
+) -> tuple[int, bytes]:
     alert = Alert(device, name, time, score, 0.5, "seasonal", "ab" * 32, 0, index)
     return index, alert_leaf(alert)
 
@@ -464,9 +465,15 @@ def test_alert_pages_walk_every_match_once(store: Store) -> None:
     assert last.items == alerts and last.next_cursor is None
 
 
-@pytest.mark.parametrize("query", [AlertQuery(limit=0), AlertQuery(limit=1001),
-                                   AlertQuery(cursor="nope"),
-                                   AlertQuery(min_score=float("nan"))])
+@pytest.mark.parametrize(
+    "query",
+    [
+        AlertQuery(limit=0),
+        AlertQuery(limit=1001),
+        AlertQuery(cursor="nope"),
+        AlertQuery(min_score=float("nan")),
+    ],
+)
 def test_a_bad_alert_query_raises_input_error(store: Store, query: AlertQuery) -> None:
     with pytest.raises(InputError):
         store.query_alerts(query)

@@ -221,15 +221,21 @@ class AlertPipeline:
                 kind = types[device] = found.type if found is not None else "generic"
             for record in reading.records:
                 if not is_plausible(record.unit, record.value):
-                    events.append(SecurityEvent(
-                        device, SecurityEventKind.IMPOSSIBLE_VALUE, now, reading.seq,
-                        f"{record.name} = {record.value!r} {record.unit} is outside what "
-                        f"the unit allows (log index {stored.index})",
-                    ))
+                    events.append(
+                        SecurityEvent(
+                            device,
+                            SecurityEventKind.IMPOSSIBLE_VALUE,
+                            now,
+                            reading.seq,
+                            f"{record.name} = {record.value!r} {record.unit} is outside what "
+                            f"the unit allows (log index {stored.index})",
+                        )
+                    )
                     continue
                 scored += 1
-                alert = engine.feed(device, kind, record.name, record.time, record.value,
-                                    stored.index)
+                alert = engine.feed(
+                    device, kind, record.name, record.time, record.value, stored.index
+                )
                 if alert is not None and emit:
                     try:
                         leaves.append(alert_leaf(alert))

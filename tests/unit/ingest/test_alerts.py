@@ -30,8 +30,9 @@ class Node:
     def __init__(self, store: Store, engine: AlertEngine | None = None) -> None:
         self.store = store
         self.sequencer = Sequencer(store, SEED, SystemClock(), checkpoint_interval_s=3600)
-        self.alerts = AlertPipeline(store, self.sequencer, store.get_device, SystemClock(),
-                                    engine=engine)
+        self.alerts = AlertPipeline(
+            store, self.sequencer, store.get_device, SystemClock(), engine=engine
+        )
         self.sequencer.on_appended = self.alerts.on_appended
         self.verifier = Verifier(store.get_device, max_skew_s=1e12)
         self.sequencer.start()
@@ -67,8 +68,12 @@ def node(store: Store) -> Iterator[Node]:
     node.stop()
 
 
-def temps(key: DeviceKey, n: int, first_seq: int = 1, spike_at: int | None = None,
-          ) -> list[SignedReading]:
+def temps(
+    key: DeviceKey,
+    n: int,
+    first_seq: int = 1,
+    spike_at: int | None = None,
+) -> list[SignedReading]:
     rng = random.Random(first_seq)
     out = []
     for seq in range(first_seq, first_seq + n):
@@ -81,8 +86,7 @@ def alerts_in(store: Store) -> list[tuple[int, Alert]]:
     return [(i, parse_alert_leaf(leaf)) for i, leaf in store.query_alerts(AlertQuery()).items]
 
 
-def test_a_spike_becomes_an_alert_leaf_and_reaches_subscribers(node: Node, key: DeviceKey
-                                                              ) -> None:
+def test_a_spike_becomes_an_alert_leaf_and_reaches_subscribers(node: Node, key: DeviceKey) -> None:
     published: list[tuple[int, Alert]] = []
     got = threading.Event()
 
@@ -94,7 +98,7 @@ def test_a_spike_becomes_an_alert_leaf_and_reaches_subscribers(node: Node, key: 
     indices = node.ingest(temps(key, 60, spike_at=45))
     node.alerts.flush()
     assert got.wait(10)
-    (index, alert), = alerts_in(node.store)
+    ((index, alert),) = alerts_in(node.store)
     assert published == [(index, alert)]
     assert (alert.device, alert.name, alert.detector) == (key.did, "temperature", "seasonal")
     assert (alert.first_index, alert.last_index) == (indices[0], indices[44])
@@ -148,8 +152,9 @@ def test_stop_commits_the_last_alerts(store: Store, key: DeviceKey) -> None:
     assert store.latest_checkpoint().size == store.log_size() == 41  # type: ignore[union-attr]
 
 
-def test_a_restart_warms_the_detectors_and_raises_nothing_twice(store: Store, key: DeviceKey
-                                                                ) -> None:
+def test_a_restart_warms_the_detectors_and_raises_nothing_twice(
+    store: Store, key: DeviceKey
+) -> None:
     first = Node(store)
     first.ingest(temps(key, 60, spike_at=50))
     first.stop()
