@@ -17,7 +17,7 @@ VERIOT = [sys.executable, "-m", "veriot.cli.main"]
 
 
 def veriot(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*VERIOT, *map(str, args)],

@@ -60,10 +60,11 @@ def encode_auth(signed: SignedReading) -> bytes:
     if batch is None:
         assert signed.signature is not None
         return bytes((AUTH_SIGNATURE,)) + signed.signature
-    if len(batch.root) != HASH_BYTES or any(len(h) != HASH_BYTES for h in batch.path):
+    path = b"".join(batch.path)  # its length checks every hash at once
+    if len(batch.root) != HASH_BYTES or len(path) != HASH_BYTES * len(batch.path):
         raise InputError(f"batch root and path hashes must be {HASH_BYTES} bytes")
     head = _BATCH_HEAD.pack(batch.root, batch.size, batch.index, len(batch.path))
-    return bytes((AUTH_BATCH,)) + head + b"".join(batch.path) + batch.signature
+    return bytes((AUTH_BATCH,)) + head + path + batch.signature
 
 
 def decode_auth(auth: bytes) -> tuple[bytes | None, BatchAuth | None]:

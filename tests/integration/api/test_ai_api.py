@@ -8,6 +8,7 @@ import math
 import random
 import threading
 import time
+from typing import Any
 
 import httpx
 
@@ -57,7 +58,7 @@ def test_an_anomaly_raises_a_provable_alert_on_the_list_and_the_stream(
     with service.client(operator=True) as c:
         assert c.get("/v1/alerts").json() == {"items": [], "next_cursor": None}
 
-    events: list[dict] = []
+    events: list[dict[str, Any]] = []
     subscribed = threading.Event()
 
     def listen() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,13 +22,14 @@ PROBLEM = "application/problem+json"
 
 def register(
     service: LiveService, key: DeviceKey, name: str = "truck-1", type: str = "cold-chain"
-) -> dict:
+) -> dict[str, Any]:
     with service.client(operator=True) as c:
         r = c.post(
             "/v1/devices", json={"name": name, "type": type, "public_key": key.public_key.hex()}
         )
     assert r.status_code == 201, r.text
-    return r.json()
+    body: dict[str, Any] = r.json()
+    return body
 
 
 def reading(
@@ -60,10 +62,10 @@ def metric(service: LiveService, series: str) -> float:
     return 0.0
 
 
-def assert_problem(r: httpx.Response, status: int, slug: str) -> dict:
+def assert_problem(r: httpx.Response, status: int, slug: str) -> dict[str, Any]:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith(PROBLEM)
-    body = r.json()
+    body: dict[str, Any] = r.json()
     assert body["type"] == f"/problems/{slug}"
     assert body["status"] == status and body["title"] and body["detail"]
     return body
@@ -282,7 +284,7 @@ def test_reading_queries_paginate_with_filters(service: LiveService) -> None:
     cursor = None
     with service.client(operator=True) as c:
         while True:
-            params: dict[str, object] = {"device": a.did, "limit": 10, "since": t0 + 3}
+            params: dict[str, str | int | float] = {"device": a.did, "limit": 10, "since": t0 + 3}
             if cursor:
                 params["cursor"] = cursor
             page = c.get("/v1/readings", params=params).json()

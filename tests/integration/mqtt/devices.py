@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -32,7 +33,7 @@ class DeviceSide:
         where = MqttUrl.parse(url)
         self.acks: queue.Queue[tuple[str, bytes | None, dict[str, Any]]] = queue.Queue()
         self.client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=f"test-device-{secrets.token_hex(4)}",
             protocol=paho.MQTTv5,
         )
@@ -51,7 +52,7 @@ class DeviceSide:
     def publish(self, device: str, payload: bytes, correlation: bytes | None = None) -> None:
         props = None
         if correlation is not None:
-            props = Properties(PacketTypes.PUBLISH)
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.CorrelationData = correlation
         info = self.client.publish(readings_topic(device), payload, qos=1, properties=props)
         info.wait_for_publish(timeout=10)

@@ -85,7 +85,7 @@ def _stop(*procs: subprocess.Popen[str]) -> None:
             p.kill()
             p.wait()
         if p.stdout is not None and not p.stdout.closed:
-            print(p.args[3], p.stdout.read())  # shown when the test fails
+            print(list(p.args)[3], p.stdout.read())  # type: ignore[arg-type]  # shown on failure
             p.stdout.close()
 
 
@@ -142,7 +142,7 @@ class Stream:
         while len(answered) < self.messages:
             _topic, corr, body = self.device.next_ack(max(0.1, deadline - time.monotonic()))
             assert corr is not None
-            answered[corr] = body["results"]  # type: ignore[assignment]
+            answered[corr] = body["results"]
         return Counter(
             str(r["status"]) if r["status"] == "accepted" else str(r["reason"])
             for results in answered.values()
