@@ -19,6 +19,7 @@ from veriot.ai.registry import (
 from veriot.ai.skab import parse_skab
 from veriot.ai.synthetic import synthetic_suite
 from veriot.ai.tables import parse_table, time_order
+from veriot.cli import ai_recheck
 from veriot.cli.common import CliError
 from veriot.core.errors import InputError
 
@@ -50,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="one detector (default: the defaults of each data set)",
     )
     ev.set_defaults(func=cmd_evaluate)
+
+    ai_recheck.register(ai_sub)
 
 
 def cmd_score(args: argparse.Namespace) -> int:

@@ -429,6 +429,16 @@ def _anchor(value: object, path: str) -> Anchor:
     return anchor
 
 
+def checkpoint_from_json(obj: object) -> Checkpoint:
+    """A checkpoint in the bundle's JSON form. Raises DecodeError naming the bad field."""
+    return _checkpoint(obj, "$")
+
+
+def inclusion_from_json(obj: object) -> InclusionProof:
+    """An inclusion proof in the bundle's JSON form. Raises DecodeError naming the bad field."""
+    return _inclusion(obj, "$")
+
+
 def bundle_from_json(obj: object) -> ProofBundle:
     """Decodes the JSON object of a bundle (as `json.loads` returns it). Raises DecodeError
     naming the field for malformed input, unknown fields or values of the wrong length.
