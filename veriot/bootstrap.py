@@ -10,6 +10,7 @@ import hashlib
 import os
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from veriot.ingest.metrics import IngestMetrics
 from veriot.ingest.sequencer import Sequencer
 from veriot.ingest.service import IngestService
 from veriot.ingest.verify import Verifier
+from veriot.ledger.checkpoint import log_public_key
 from veriot.ports import ChainClient, Clock, Store
 
 if TYPE_CHECKING:
@@ -76,24 +78,28 @@ class Node:
     alerts: AlertPipeline | None = field(default=None)
     mqtt: MqttIngest | None = field(default=None)
 
-    @property
+    @cached_property
     def log_public_key(self) -> bytes:
-        from nacl.signing import SigningKey
-
-        return bytes(SigningKey(self.log_seed).verify_key)
+        return log_public_key(self.log_seed)
 
     def start(self) -> None:
-        self.sequencer.start()
-        if self.alerts is not None:
-            self.alerts.start()
-        if self.registry is not None:
-            self.registry.start()
-        if self.anchorer is not None:
-            self.anchorer.start()
-        if self.settings.mqtt and self.mqtt is None:
-            from veriot.ingest.mqtt import start_mqtt
+        """Starts every component; when one cannot start (an unreachable MQTT broker, say),
+        stops those already running and raises."""
+        try:
+            self.sequencer.start()
+            if self.alerts is not None:
+                self.alerts.start()
+            if self.registry is not None:
+                self.registry.start()
+            if self.anchorer is not None:
+                self.anchorer.start()
+            if self.settings.mqtt and self.mqtt is None:
+                from veriot.ingest.mqtt import start_mqtt
 
-            self.mqtt = start_mqtt(self)
+                self.mqtt = start_mqtt(self)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         """Stops ingest (a final checkpoint is cut), anchors what is left when the chain

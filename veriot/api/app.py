@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -29,7 +30,7 @@ from veriot.core.errors import (
 def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     """Builds the API around `node`. With `manage_node`, the app starts the node when it
     starts and stops it (final checkpoint, store closed) when it shuts down."""
-    workers = node.settings.verify_threads or (len(__import__("os").sched_getaffinity(0)) or 1)
+    workers = node.settings.verify_threads or len(os.sched_getaffinity(0)) or 1
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

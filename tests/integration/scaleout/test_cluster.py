@@ -142,7 +142,9 @@ class Stream:
         while len(answered) < self.messages:
             _topic, corr, body = self.device.next_ack(max(0.1, deadline - time.monotonic()))
             assert corr is not None
-            answered[corr] = body["results"]
+            # A message redelivered after a kill is answered again (replay); its first
+            # answer is the one that says how it was stored.
+            answered.setdefault(corr, body["results"])
         return Counter(
             str(r["status"]) if r["status"] == "accepted" else str(r["reason"])
             for results in answered.values()
