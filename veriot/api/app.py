@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
@@ -96,28 +96,26 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
             Problem(kind, f"no such resource: {request.url.path}"), instance(request)
         )
 
-    @app.exception_handler(DecodeError)
-    async def on_decode(request: Request, exc: DecodeError) -> JSONResponse:
-        return problem_response(Problem(ProblemKind.MALFORMED_REQUEST, str(exc)), instance(request))
+    def domain_error(kind: ProblemKind) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+        async def handle(request: Request, exc: Exception) -> JSONResponse:
+            return problem_response(Problem(kind, str(exc)), instance(request))
 
-    @app.exception_handler(UnknownDeviceError)
-    async def on_unknown(request: Request, exc: UnknownDeviceError) -> JSONResponse:
-        return problem_response(Problem(ProblemKind.NOT_FOUND, str(exc)), instance(request))
+        return handle
 
-    @app.exception_handler(InsufficientDataError)
-    async def on_insufficient(request: Request, exc: InsufficientDataError) -> JSONResponse:
-        return problem_response(Problem(ProblemKind.INSUFFICIENT_DATA, str(exc)), instance(request))
-
-    @app.exception_handler(InputError)
-    async def on_input(request: Request, exc: InputError) -> JSONResponse:
-        return problem_response(Problem(ProblemKind.INVALID_PARAMETER, str(exc)), instance(request))
-
-    @app.exception_handler(ConflictError)
-    async def on_conflict(request: Request, exc: ConflictError) -> JSONResponse:
-        return problem_response(Problem(ProblemKind.CONFLICT, str(exc)), instance(request))
-
-    @app.exception_handler(StoreError)
-    async def on_store(request: Request, exc: StoreError) -> JSONResponse:
-        return problem_response(Problem(ProblemKind.UNAVAILABLE, str(exc)), instance(request))
+    # Starlette picks the handler of the most specific class in an error's MRO, so a
+    # subclass listed here (InsufficientDataError) wins over its base (InputError).
+    for error, kind in _DOMAIN_ERRORS.items():
+        app.add_exception_handler(error, domain_error(kind))
 
     return app
+
+
+_DOMAIN_ERRORS: dict[type[Exception], ProblemKind] = {
+    DecodeError: ProblemKind.MALFORMED_REQUEST,
+    UnknownDeviceError: ProblemKind.NOT_FOUND,
+    InsufficientDataError: ProblemKind.INSUFFICIENT_DATA,
+    InputError: ProblemKind.INVALID_PARAMETER,
+    ConflictError: ProblemKind.CONFLICT,
+    StoreError: ProblemKind.UNAVAILABLE,
+}
+"""The problem each kind of domain error raised by a handler answers with."""

@@ -322,3 +322,22 @@ def test_restart_keeps_log_devices_and_replay_state(tmp_path: Path) -> None:
     finally:
         server.should_exit = True  # type: ignore[attr-defined]
         thread.join(timeout=30)
+
+
+def test_registry_errors_are_problems(service: LiveService) -> None:
+    key = DeviceKey.generate()
+    register(service, key)
+    with service.client(operator=True) as c:
+        again = c.post("/v1/devices", json={"name": "twin", "public_key": key.public_key.hex()})
+        assert_problem(again, 409, "conflict")
+        stranger = DeviceKey.generate().did
+        assert_problem(c.post(f"/v1/devices/{stranger}/revoke"), 404, "not-found")
+        assert_problem(c.post("/v1/devices/did:key:zNotAKey/revoke"), 422, "invalid-parameter")
+        both = c.post(
+            "/v1/devices",
+            json={"name": "x", "public_key": key.public_key.hex(), "did": key.did},
+        )
+        assert_problem(both, 400, "malformed-request")
+        unknown_field = c.post("/v1/devices", json={"name": "x", "colour": "red"})
+        assert_problem(unknown_field, 400, "malformed-request")
+        assert len(c.get("/v1/devices").json()["items"]) == 1
