@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from veriot.core.errors import DecodeError
 from veriot.ingest.mqtt_link import DEFAULT_SESSION_EXPIRY_S, MqttLink
@@ -25,6 +25,7 @@ from veriot.ingest.mqtt_messages import (
     DEFAULT_GROUP,
     CheckPipeline,
     Inbound,
+    PipelineConsumer,
     acks_topic,
     check_message,
     encode_acks,
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 CONNECT_WAIT_S = 10.0
 
 
-class MqttIngest:
+class MqttIngest(PipelineConsumer):
     """Consumes device readings from the broker at `url` into `ingest`.
 
     `client_id` names the persistent session; keep it stable across restarts (messages
@@ -77,22 +78,8 @@ class MqttIngest:
             session_expiry_s=session_expiry_s,
         )
 
-    def start(self, wait_s: float | None = None) -> None:
-        """Starts consuming in the background. With `wait_s`, waits that long for the first
-        connection and raises MqttError if there is none (it keeps retrying otherwise)."""
-        if self._pipeline is None:
-            self._pipeline = CheckPipeline(self._check, self._sequence, self._threads)
-        self.link.start()
-        if wait_s is not None:
-            self.link.wait_connected(wait_s)
-
-    def stop(self) -> None:
-        """Stops taking messages; those in progress finish first. Call before the node's
-        sequencer stops."""
-        self.link.stop()
-        if self._pipeline is not None:
-            self._pipeline.stop()
-            self._pipeline = None
+    def _new_pipeline(self) -> CheckPipeline[Any]:
+        return CheckPipeline(self._check, self._sequence, self._threads)
 
     # -- the pipeline --------------------------------------------------------------------
 

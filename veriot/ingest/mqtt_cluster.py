@@ -33,6 +33,7 @@ from veriot.ingest.mqtt_messages import (
     DEFAULT_GROUP,
     CheckPipeline,
     Inbound,
+    PipelineConsumer,
     acks_topic,
     check_message,
     encode_acks,
@@ -146,7 +147,7 @@ def decode_forward(payload: bytes) -> tuple[str, bytes | None, CheckResult]:
 # --- the worker ------------------------------------------------------------------------
 
 
-class MqttWorker:
+class MqttWorker(PipelineConsumer):
     """Verifies device messages from the shared subscription and forwards them.
 
     `verifier` looks devices up in a read-only cache of the shared store. `client_id`
@@ -181,18 +182,8 @@ class MqttWorker:
             session_expiry_s=session_expiry_s,
         )
 
-    def start(self, wait_s: float | None = None) -> None:
-        if self._pipeline is None:
-            self._pipeline = CheckPipeline(self._check, self._forward, self._threads)
-        self.link.start()
-        if wait_s is not None:
-            self.link.wait_connected(wait_s)
-
-    def stop(self) -> None:
-        self.link.stop()
-        if self._pipeline is not None:
-            self._pipeline.stop()
-            self._pipeline = None
+    def _new_pipeline(self) -> CheckPipeline[Any]:
+        return CheckPipeline(self._check, self._forward, self._threads)
 
     def _on_message(self, message: object, generation: int) -> None:
         inbound = inbound_from(message, generation)
@@ -218,7 +209,7 @@ class MqttWorker:
 # --- the sequencer ---------------------------------------------------------------------
 
 
-class MqttSequencer:
+class MqttSequencer(PipelineConsumer):
     """Sequences what the workers forward into `ingest`'s log and answers the devices.
 
     `ingest` is a node's IngestService (its sequencer is the one writer of the log).
@@ -244,19 +235,9 @@ class MqttSequencer:
             session_expiry_s=session_expiry_s,
         )
 
-    def start(self, wait_s: float | None = None) -> None:
-        if self._pipeline is None:
-            # One decoding thread keeps the workers' order; hashing is cheap next to commits.
-            self._pipeline = CheckPipeline(self._decode, self._sequence, threads=1)
-        self.link.start()
-        if wait_s is not None:
-            self.link.wait_connected(wait_s)
-
-    def stop(self) -> None:
-        self.link.stop()
-        if self._pipeline is not None:
-            self._pipeline.stop()
-            self._pipeline = None
+    def _new_pipeline(self) -> CheckPipeline[Any]:
+        # One decoding thread keeps the workers' order; hashing is cheap next to commits.
+        return CheckPipeline(self._decode, self._sequence, threads=1)
 
     def _on_message(self, message: Any, generation: int) -> None:
         if self._pipeline is None:

@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
@@ -27,6 +27,9 @@ from veriot.core.types import SecurityEvent, SignedReading
 from veriot.core.wire import CompactBatch, decode_reading, decode_request
 from veriot.ingest.verdict import Reason, Verdict, rejected
 from veriot.ingest.verify import Checked, CheckResult, Verifier
+
+if TYPE_CHECKING:
+    from veriot.ingest.mqtt_link import MqttLink
 
 log = logging.getLogger(__name__)
 
@@ -277,3 +280,32 @@ class CheckPipeline(Generic[T]):
                 self._deliver(inbound, result)
             except Exception:
                 log.exception("handing on a message from %s failed", inbound.device)
+
+
+class PipelineConsumer:
+    """What every veriot MQTT consumer shares: a link to the broker whose messages feed a
+    CheckPipeline. Subclasses set `self.link` and `self._pipeline = None` and build their
+    pipeline in `_new_pipeline`."""
+
+    link: MqttLink
+    _pipeline: CheckPipeline[Any] | None
+
+    def _new_pipeline(self) -> CheckPipeline[Any]:
+        raise NotImplementedError
+
+    def start(self, wait_s: float | None = None) -> None:
+        """Starts consuming in the background. With `wait_s`, waits that long for the first
+        connection and raises MqttError if there is none (it keeps retrying otherwise)."""
+        if self._pipeline is None:
+            self._pipeline = self._new_pipeline()
+        self.link.start()
+        if wait_s is not None:
+            self.link.wait_connected(wait_s)
+
+    def stop(self) -> None:
+        """Stops taking messages; those in progress finish first. Call before the node's
+        sequencer stops."""
+        self.link.stop()
+        if self._pipeline is not None:
+            self._pipeline.stop()
+            self._pipeline = None
