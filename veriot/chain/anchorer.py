@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from veriot.chain.errors import TransactionRevertedError
+from veriot.chain.periodic import Periodic
 from veriot.core.errors import ChainError, LedgerError, RootMismatchError
 from veriot.core.types import Checkpoint
 from veriot.ports import Anchor, ChainClient
@@ -98,8 +99,7 @@ class Anchorer:
         self._retry_at = 0.0
         self._outage_since_size: int | None = None
         self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic("anchorer", self._tick, interval_s)
         self._synced = False
 
     # --- reading ----------------------------------------------------------------------
@@ -192,25 +192,18 @@ class Anchorer:
         self._outage_since_size = None
         return anchor
 
-    def run(self) -> None:
-        """Steps every interval until `stop()`."""
-        while not self._stop.is_set():
-            try:
-                self.step()
-            except Exception:  # a store fault must not end anchoring for good
-                log.exception("anchoring step failed; trying again next period")
-            self._stop.wait(self._interval_s)
+    def _tick(self) -> None:
+        try:
+            self.step()
+        except Exception:  # a store fault must not end anchoring for good
+            log.exception("anchoring step failed; trying again next period")
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="anchorer", daemon=True)
-        self._thread.start()
+        """Steps every interval on a background thread until `stop()`."""
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._loop.stop()
 
     # --- the anchors file -------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from veriot.chain.periodic import Periodic
 from veriot.core.errors import ChainError, DeviceExistsError, UnknownDeviceError
 from veriot.core.types import Device
 from veriot.ports import (
@@ -73,8 +74,7 @@ class RegistrySync:
         self._interval_s = interval_s
         self._next_block = from_block
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic("registry-sync", self._tick, interval_s)
         self.last_error: str | None = None
 
     # --- writes: a chain transaction, then the store ----------------------------------
@@ -188,30 +188,24 @@ class RegistrySync:
 
     # --- the background poller --------------------------------------------------------
 
-    def run(self) -> None:
-        """Polls until `stop()`; chain failures are logged and retried next interval."""
-        while not self._stop.is_set():
-            try:
-                self.poll()
-                if self.last_error is not None:
-                    log.info("registry sync: chain reachable again")
-                self.last_error = None
-            except ChainError as exc:
-                if str(exc) != self.last_error:
-                    log.warning("registry sync: %s (retrying every %.1fs)", exc, self._interval_s)
-                self.last_error = str(exc)
-            except Exception as exc:  # a store fault must not end the sync for good
-                log.exception("registry sync failed; trying again next interval")
-                self.last_error = str(exc)
-            self._stop.wait(self._interval_s)
+    def _tick(self) -> None:
+        """One poll; chain failures are logged and retried next interval."""
+        try:
+            self.poll()
+            if self.last_error is not None:
+                log.info("registry sync: chain reachable again")
+            self.last_error = None
+        except ChainError as exc:
+            if str(exc) != self.last_error:
+                log.warning("registry sync: %s (retrying every %.1fs)", exc, self._interval_s)
+            self.last_error = str(exc)
+        except Exception as exc:  # a store fault must not end the sync for good
+            log.exception("registry sync failed; trying again next interval")
+            self.last_error = str(exc)
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="registry-sync", daemon=True)
-        self._thread.start()
+        """Polls every interval on a background thread until `stop()`."""
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._loop.stop()

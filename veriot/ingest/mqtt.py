@@ -20,7 +20,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from veriot.core.errors import DecodeError
-from veriot.ingest.mqtt_link import DEFAULT_SESSION_EXPIRY_S, MqttLink
+from veriot.ingest.mqtt_link import DEFAULT_SESSION_EXPIRY_S
 from veriot.ingest.mqtt_messages import (
     DEFAULT_GROUP,
     CheckPipeline,
@@ -67,16 +67,8 @@ class MqttIngest(PipelineConsumer):
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
     ) -> None:
         self._ingest = ingest
-        self._pipeline: CheckPipeline[CheckResult | list[Verdict]] | None = None
         self._threads = threads
-        self.link = MqttLink(
-            url,
-            client_id,
-            subscriptions=[(shared_filter(group), 1)],
-            on_message=self._on_message,
-            manual_ack=True,
-            session_expiry_s=session_expiry_s,
-        )
+        super().__init__(url, client_id, shared_filter(group), session_expiry_s)
 
     def _new_pipeline(self) -> CheckPipeline[Any]:
         return CheckPipeline(self._check, self._sequence, self._threads)

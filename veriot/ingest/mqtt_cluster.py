@@ -28,7 +28,7 @@ from veriot.core import canonical
 from veriot.core.errors import DecodeError, InputError
 from veriot.core.types import SecurityEvent, SecurityEventKind
 from veriot.core.wire import decode_reading, encode_reading
-from veriot.ingest.mqtt_link import DEFAULT_SESSION_EXPIRY_S, MqttLink
+from veriot.ingest.mqtt_link import DEFAULT_SESSION_EXPIRY_S
 from veriot.ingest.mqtt_messages import (
     DEFAULT_GROUP,
     CheckPipeline,
@@ -171,16 +171,8 @@ class MqttWorker(PipelineConsumer):
         self._clock = clock
         self._topic = internal_topic
         self._threads = threads
-        self._pipeline: CheckPipeline[CheckResult | list[Verdict]] | None = None
         self.forwarded = 0
-        self.link = MqttLink(
-            url,
-            client_id,
-            subscriptions=[(shared_filter(group), 1)],
-            on_message=self._on_message,
-            manual_ack=True,
-            session_expiry_s=session_expiry_s,
-        )
+        super().__init__(url, client_id, shared_filter(group), session_expiry_s)
 
     def _new_pipeline(self) -> CheckPipeline[Any]:
         return CheckPipeline(self._check, self._forward, self._threads)
@@ -225,15 +217,7 @@ class MqttSequencer(PipelineConsumer):
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
     ) -> None:
         self._ingest = ingest
-        self._pipeline: CheckPipeline[tuple[str, bytes | None, CheckResult]] | None = None
-        self.link = MqttLink(
-            url,
-            client_id,
-            subscriptions=[(internal_topic, 1)],
-            on_message=self._on_message,
-            manual_ack=True,
-            session_expiry_s=session_expiry_s,
-        )
+        super().__init__(url, client_id, internal_topic, session_expiry_s)
 
     def _new_pipeline(self) -> CheckPipeline[Any]:
         # One decoding thread keeps the workers' order; hashing is cheap next to commits.

@@ -18,18 +18,16 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from veriot.core.errors import DecodeError
 from veriot.core.types import SecurityEvent, SignedReading
 from veriot.core.wire import CompactBatch, decode_reading, decode_request
+from veriot.ingest.mqtt_link import MqttLink
 from veriot.ingest.verdict import Reason, Verdict, rejected
 from veriot.ingest.verify import Checked, CheckResult, Verifier
-
-if TYPE_CHECKING:
-    from veriot.ingest.mqtt_link import MqttLink
 
 log = logging.getLogger(__name__)
 
@@ -283,12 +281,23 @@ class CheckPipeline(Generic[T]):
 
 
 class PipelineConsumer:
-    """What every veriot MQTT consumer shares: a link to the broker whose messages feed a
-    CheckPipeline. Subclasses set `self.link` and `self._pipeline = None` and build their
-    pipeline in `_new_pipeline`."""
+    """What every veriot MQTT consumer shares: a link to the broker, subscribed at QoS 1
+    with manual acks to `subscription`, whose messages feed a CheckPipeline. Subclasses
+    build their pipeline in `_new_pipeline` and handle messages in `_on_message`."""
 
-    link: MqttLink
-    _pipeline: CheckPipeline[Any] | None
+    def __init__(self, url: str, client_id: str, subscription: str, session_expiry_s: int) -> None:
+        self._pipeline: CheckPipeline[Any] | None = None
+        self.link = MqttLink(
+            url,
+            client_id,
+            subscriptions=[(subscription, 1)],
+            on_message=self._on_message,
+            manual_ack=True,
+            session_expiry_s=session_expiry_s,
+        )
+
+    def _on_message(self, message: Any, generation: int) -> None:
+        raise NotImplementedError
 
     def _new_pipeline(self) -> CheckPipeline[Any]:
         raise NotImplementedError
