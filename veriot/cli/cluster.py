@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from veriot.cli.common import CliError, add_data_option, settings_from
+from veriot.cli.common import CliError, add_data_option, settings_from, tune_gc_for_service
 from veriot.ingest.mqtt_link import DEFAULT_SESSION_EXPIRY_S
 
 CONNECT_WAIT_S = 30.0
@@ -62,6 +62,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _wait_for_signal() -> None:
+    tune_gc_for_service()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

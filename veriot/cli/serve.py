@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from veriot.cli.common import add_server_options, settings_from
+from veriot.cli.common import add_server_options, settings_from, tune_gc_for_service
 from veriot.config import DEFAULT_PORT
 
 
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     node = open_node(settings)
     app = create_app(node)
+    tune_gc_for_service()
     print(
         f"veriot: serving on http://{settings.host}:{settings.port} "
         f"(data in {settings.data_dir}, API docs at /docs)",

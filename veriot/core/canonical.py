@@ -176,12 +176,16 @@ def reading_leaf(signed: SignedReading, message: bytes | None = None) -> bytes:
         raise InputError("a signed reading has a signature and a batch authentication; want one")
     if signed.batch is not None:
         b = signed.batch
-        auth = bytes((AUTH_BATCH,)) + b.root + _U32.pack(b.size) + b.signature
-    elif signed.signature is not None:
-        auth = bytes((AUTH_SIGNATURE,)) + signed.signature
-    else:
-        raise InputError("a signed reading needs a signature or a batch authentication")
-    return bytes((EntryKind.READING,)) + auth + message
+        return batch_leaf_prefix(b.root, b.size, b.signature) + message
+    if signed.signature is not None:
+        return bytes((EntryKind.READING, AUTH_SIGNATURE)) + signed.signature + message
+    raise InputError("a signed reading needs a signature or a batch authentication")
+
+
+def batch_leaf_prefix(root: bytes, size: int, signature: bytes) -> bytes:
+    """What the log leaf of every reading of one batch starts with: its leaf is this
+    prefix followed by its reading message (see reading_leaf)."""
+    return bytes((EntryKind.READING, AUTH_BATCH)) + root + _U32.pack(size) + signature
 
 
 def checkpoint_body(log_id: str, size: int, root: bytes, timestamp: float) -> bytes:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
@@ -36,7 +36,16 @@ from veriot.core.canonical import (
     UNIT_PATTERN,
 )
 from veriot.core.errors import DecodeError, InputError
-from veriot.core.types import MAX_SEQ, BatchAuth, Reading, Record, SignedReading
+from veriot.core.types import (
+    MAX_SEQ,
+    BatchAuth,
+    Reading,
+    Record,
+    SignedReading,
+    build_reading,
+    build_record,
+    build_signed,
+)
 
 __all__ = [
     "DID_PATTERN",
@@ -144,51 +153,6 @@ _reading_decoder = msgspec.json.Decoder(_Reading)
 _encoder = msgspec.json.Encoder()
 
 
-# --- building core values cheaply ------------------------------------------------------
-# A frozen dataclass __init__ costs ~0.45 µs (object.__setattr__ per field); writing the
-# slots through their descriptors costs half that, and a request holds several objects per
-# reading. The setters are taken from dataclasses.fields so a field added to a core type
-# without updating this module fails at import, not with a half-built object.
-
-
-def _setters(cls: type, names: tuple[str, ...]) -> tuple[Any, ...]:
-    declared = tuple(f.name for f in fields(cls))
-    if declared != names:
-        raise TypeError(f"{cls.__name__} has fields {declared}; wire.py builds {names}")
-    return tuple(cls.__dict__[name].__set__ for name in names)
-
-
-_new = object.__new__
-_rec_name, _rec_value, _rec_time, _rec_unit = _setters(Record, ("name", "value", "time", "unit"))
-_rd_device, _rd_seq, _rd_records = _setters(Reading, ("device", "seq", "records"))
-_sr_reading, _sr_signature, _sr_batch = _setters(SignedReading, ("reading", "signature", "batch"))
-
-
-def _record(name: str, value: float, time: float, unit: str) -> Record:
-    r: Record = _new(Record)
-    _rec_name(r, name)
-    _rec_value(r, value)
-    _rec_time(r, time)
-    _rec_unit(r, unit)
-    return r
-
-
-def _reading(device: str, seq: int, records: tuple[Record, ...]) -> Reading:
-    r: Reading = _new(Reading)
-    _rd_device(r, device)
-    _rd_seq(r, seq)
-    _rd_records(r, records)
-    return r
-
-
-def _signed(reading: Reading, signature: bytes | None, batch: BatchAuth | None) -> SignedReading:
-    s: SignedReading = _new(SignedReading)
-    _sr_reading(s, reading)
-    _sr_signature(s, signature)
-    _sr_batch(s, batch)
-    return s
-
-
 # --- the checks msgspec cannot express -------------------------------------------------
 # Names, units and device ids repeat across readings, so each distinct valid string is
 # checked by regex once and then found in a set. The sets are bounded so a sender cannot
@@ -239,7 +203,7 @@ def _convert_records(wire: list[_Record], where: str) -> tuple[Record, ...]:
                     f"{where}.records[{len(out)}].u",
                 )
             _remember(_valid_units, unit)
-        out.append(_record(name, r.v, r.t, unit))
+        out.append(build_record(name, r.v, r.t, unit))
     return tuple(out)
 
 
@@ -256,10 +220,10 @@ def _convert_reading(w: _Reading) -> SignedReading:
     if sig is UNSET:
         if batch is UNSET:
             raise _Invalid("a reading needs `sig` or `batch`; got neither", "")
-        return _signed(_reading(w.device, w.seq, records), None, _convert_batch(batch))
+        return build_signed(build_reading(w.device, w.seq, records), None, _convert_batch(batch))
     if batch is not UNSET:
         raise _Invalid("a reading has one of `sig` or `batch`; got both", "")
-    return _signed(_reading(w.device, w.seq, records), sig, None)
+    return build_signed(build_reading(w.device, w.seq, records), sig, None)
 
 
 def _convert_compact(w: _CompactBatch) -> CompactBatch:
@@ -268,7 +232,7 @@ def _convert_compact(w: _CompactBatch) -> CompactBatch:
     readings: list[Reading] = []
     for r in w.readings:
         records = _convert_records(r.records, f".readings[{len(readings)}]")
-        readings.append(_reading(device, r.seq, records))
+        readings.append(build_reading(device, r.seq, records))
     return CompactBatch(device=device, signature=w.sig, readings=tuple(readings))
 
 

@@ -128,7 +128,6 @@ def decode_forward(payload: bytes) -> tuple[str, bytes | None, CheckResult]:
                     Checked(
                         signed=signed,
                         id=canonical.reading_id(message),
-                        leaf=leaf,
                         leaf_hash=hashlib.sha256(LEAF_PREFIX + leaf).digest(),
                         message=message,
                     )

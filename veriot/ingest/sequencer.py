@@ -23,6 +23,7 @@ from veriot.core.types import (
     SecurityEvent,
     SecurityEventKind,
     StoredReading,
+    build_stored,
 )
 from veriot.ingest.verdict import Reason, Verdict
 from veriot.ingest.verify import Checked
@@ -218,6 +219,9 @@ class Sequencer:
         events: list[SecurityEvent] = []
         leaf_hashes: list[bytes] = []
         verdicts: list[list[Verdict]] = []
+        known_last = self._last_seq
+        add_hash = leaf_hashes.append
+        add_stored = stored.append
         for sub in group:
             events.extend(sub.events)
             out: list[Verdict] = []
@@ -226,37 +230,41 @@ class Sequencer:
                     out.append(item)
                     continue
                 reading = item.signed.reading
-                key = (reading.device, reading.seq)
-                prior = seen.get(key) or self._known(reading.device, reading.seq, last_seq)
-                if prior is not None:
-                    out.append(_conflict(item, prior, now, events))
-                    continue
-                last = last_seq.get(reading.device, self._last_seq.get(reading.device))
-                gap = last is not None and reading.seq > last + 1
+                device, seq = reading.device, reading.seq
+                key = (device, seq)
+                last = last_seq.get(device)
+                if last is None:
+                    last = known_last.get(device)
+                if last is not None and seq <= last:  # not new: a replay, or late
+                    prior = seen.get(key) or self._known(device, seq, last_seq)
+                    if prior is not None:
+                        out.append(_conflict(item, prior, now, events))
+                        continue
+                gap = last is not None and seq > last + 1
                 if gap:
                     events.append(
                         SecurityEvent(
-                            reading.device,
+                            device,
                             SecurityEventKind.SEQUENCE_GAP,
                             now,
-                            reading.seq,
-                            f"expected {last + 1}, got {reading.seq}" if last is not None else "",
+                            seq,
+                            f"expected {last + 1}, got {seq}" if last is not None else "",
                         )
                     )
-                if last is None or reading.seq > last:
-                    last_seq[reading.device] = reading.seq
+                if last is None or seq > last:
+                    last_seq[device] = seq
                 seen[key] = (item.id, index)
-                stored.append(
-                    StoredReading(
+                add_stored(
+                    build_stored(
                         item.id, index, item.signed, item.leaf_hash, now, gap, item.message
                     )
                 )
-                leaf_hashes.append(item.leaf_hash)
+                add_hash(item.leaf_hash)
                 out.append(Verdict(True, id=item.id, index=index, gap=gap))
                 index += 1
             for leaf in sub.alerts:
                 alerts.append((index, leaf))
-                leaf_hashes.append(leaf_hash(leaf))
+                add_hash(leaf_hash(leaf))
                 index += 1
             verdicts.append(out)
         try:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+import msgspec
 
 
 class Reason(StrEnum):
@@ -20,12 +21,13 @@ class Reason(StrEnum):
     UNAVAILABLE = "unavailable"
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(msgspec.Struct, frozen=True, gc=False):
     """Accepted (with the reading's id and log index) or rejected (with a reason).
 
     A replay carries the id and index of the reading already in the log, so an
-    at-least-once sender learns that its earlier copy was stored.
+    at-least-once sender learns that its earlier copy was stored. (A frozen msgspec
+    Struct rather than a dataclass: one is built per reading on the ingest path, and a
+    Struct is built several times faster.)
     """
 
     accepted: bool
