@@ -257,6 +257,30 @@ def test_batch_signed_once_keeps_each_reading_provable(service: LiveService) -> 
     assert log_size(service) == 10
 
 
+def test_batch_member_ahead_of_the_clock_is_refused_alone(service: LiveService) -> None:
+    key = DeviceKey.generate()
+    register(service, key)
+    now = time.time()
+    times = [now, now, now + 3600, now]  # the third is an hour ahead of the receiver
+    readings = [reading(key, i + 1, value=float(i), when=t).reading for i, t in enumerate(times)]
+    compact, _ = sign_batch(key, readings)
+    with service.client() as c:
+        r = c.post("/v1/readings", json={"batches": [encode_batch(compact)]})
+        assert r.status_code == 200, r.text
+        results = r.json()["results"]
+        assert [x["status"] for x in results] == ["accepted", "accepted", "rejected", "accepted"]
+        assert results[2]["reason"] == "clock_skew"
+        bundle = bundle_from_json(c.get(f"/v1/readings/{results[3]['id']}/proof").json())
+    verify_bundle(bundle)
+    assert bundle.signed.batch is not None and bundle.signed.batch.index == 3
+    assert [x["index"] for x in results if x["status"] == "accepted"] == [0, 1, 2]
+    assert log_size(service) == 3
+    events = service.node.store.list_events(key.did)  # type: ignore[attr-defined]
+    # seq 3 was refused, so seq 4 is accepted with a gap
+    assert results[3]["gap"] is True
+    assert [(e.kind.value, e.seq) for e in events] == [("clock_skew", 3), ("sequence_gap", 4)]
+
+
 def test_operator_endpoints_need_a_valid_key(service: LiveService) -> None:
     with service.client() as c:
         assert_problem(c.get("/v1/devices"), 401, "unauthorized")

@@ -1,0 +1,58 @@
+"""The fast builders of core values make the same values as the constructors."""
+
+from __future__ import annotations
+
+import gc
+
+from veriot.cli.common import tune_gc_for_service
+from veriot.core import canonical
+from veriot.core.types import (
+    BatchAuth,
+    Reading,
+    Record,
+    SignedReading,
+    StoredReading,
+    build_batch_auth,
+    build_reading,
+    build_record,
+    build_signed,
+    build_stored,
+)
+
+DID = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp"
+ROOT = bytes(range(32))
+SIG = bytes(range(64))
+
+
+def test_builders_equal_the_constructors() -> None:
+    record = build_record("temp", 4.5, 1000.0, "Cel")
+    assert record == Record("temp", 4.5, 1000.0, "Cel")
+    reading = build_reading(DID, 7, (record,))
+    assert reading == Reading(DID, 7, (Record("temp", 4.5, 1000.0, "Cel"),))
+    auth = build_batch_auth(ROOT, 4, 2, (ROOT, ROOT), SIG)
+    assert auth == BatchAuth(ROOT, 4, 2, (ROOT, ROOT), SIG)
+    signed = build_signed(reading, None, auth)
+    assert signed == SignedReading(reading, None, auth)
+    stored = build_stored("ab" * 32, 9, signed, ROOT, 5.0, True, b"m")
+    assert stored == StoredReading("ab" * 32, 9, signed, ROOT, 5.0, True, b"m")
+    assert stored.message == b"m" and hash(record) == hash(Record("temp", 4.5, 1000.0, "Cel"))
+
+
+def test_batch_leaf_prefix_starts_every_member_leaf() -> None:
+    reading = Reading(DID, 3, (Record("temp", 4.5, 1000.0, "Cel"),))
+    message = canonical.reading_message(reading)
+    for index in range(4):
+        signed = SignedReading(reading, batch=BatchAuth(ROOT, 4, index, (ROOT, ROOT), SIG))
+        prefix = canonical.batch_leaf_prefix(ROOT, 4, SIG)
+        assert canonical.reading_leaf(signed, message) == prefix + message
+
+
+def test_service_gc_settings_collect_gen0_less_often() -> None:
+    before = gc.get_threshold()
+    try:
+        tune_gc_for_service()
+        assert gc.get_threshold()[0] > before[0]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
