@@ -19,6 +19,7 @@ from veriot.config import Settings
 from veriot.core.errors import InputError, UnknownDeviceError
 from veriot.core.types import ApiKey, Device
 from veriot.identity.did import did_from_public_key, public_key_from_did
+from veriot.identity.signatures import verify_signatures
 from veriot.ingest.devices import DeviceCache
 from veriot.ingest.metrics import IngestMetrics
 from veriot.ingest.sequencer import Sequencer
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from veriot.chain.registry_sync import RegistrySync
     from veriot.ingest.alerts import AlertPipeline
     from veriot.ingest.mqtt import MqttIngest
+    from veriot.ingest.verify_pool import ProcessVerifier
 from veriot.storage import open_store
 
 API_KEY_PREFIX = "vk_"
@@ -77,6 +79,7 @@ class Node:
     anchorer: Anchorer | None = field(default=None)
     alerts: AlertPipeline | None = field(default=None)
     mqtt: MqttIngest | None = field(default=None)
+    verify_pool: ProcessVerifier | None = field(default=None)
 
     @cached_property
     def log_public_key(self) -> bytes:
@@ -86,6 +89,11 @@ class Node:
         """Starts every component; when one cannot start (an unreachable MQTT broker, say),
         stops those already running and raises."""
         try:
+            if self.settings.verify_processes and self.verify_pool is None:
+                from veriot.ingest.verify_pool import ProcessVerifier
+
+                self.verify_pool = ProcessVerifier(self.settings.verify_processes)
+                self.ingest.verifier.verify_many = self.verify_pool
             self.sequencer.start()
             if self.alerts is not None:
                 self.alerts.start()
@@ -110,6 +118,10 @@ class Node:
         if self.alerts is not None:
             self.alerts.stop()  # its last alerts reach the log before the sequencer stops
         self.sequencer.stop()
+        if self.verify_pool is not None:
+            self.ingest.verifier.verify_many = verify_signatures
+            self.verify_pool.close()
+            self.verify_pool = None
         if self.registry is not None:
             self.registry.stop()
         if self.anchorer is not None:

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     mqtt: str | None = None
     verify_threads: int = Field(default=0, ge=0)
     """Signature verification threads; 0 means one per CPU core."""
+    verify_processes: int = Field(default=0, ge=0)
+    """Worker processes that verify the readings' own signatures (see
+    veriot/ingest/verify_pool.py); 0 verifies on the threads above. `veriot serve`
+    starts one per CPU core unless told otherwise."""
 
     @property
     def sqlite_path(self) -> Path:

@@ -67,6 +67,7 @@ def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
         "max_body_bytes",
         "max_clock_skew_s",
         "anchor_interval_s",
+        "verify_processes",
     ):
         value = getattr(args, name, None)
         if value is not None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
-from veriot.cli.common import add_server_options, settings_from, tune_gc_for_service
+from veriot.cli.common import CliError, add_server_options, settings_from, tune_gc_for_service
 from veriot.config import DEFAULT_PORT
 
 
@@ -41,6 +42,13 @@ def register(sub: Any) -> None:
         default=None,
         help="seconds a record's time may be ahead of this clock (default 300)",
     )
+    p.add_argument(
+        "--verify-processes",
+        dest="verify_processes",
+        type=int,
+        default=None,
+        help="worker processes verifying signatures (default: one per CPU core; 0: threads)",
+    )
     p.set_defaults(func=run)
 
 
@@ -50,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     from veriot.api.app import create_app
     from veriot.bootstrap import open_node
 
+    if args.verify_processes is None:
+        args.verify_processes = len(os.sched_getaffinity(0))
+    if args.verify_processes < 0:
+        raise CliError(f"--verify-processes must be 0 or more; got {args.verify_processes}")
     settings = settings_from(args)
     node = open_node(settings)
     app = create_app(node)

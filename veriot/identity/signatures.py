@@ -6,6 +6,7 @@ libsodium runs without the GIL, so callers may verify on several threads at once
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from nacl.exceptions import BadSignatureError
@@ -70,3 +71,16 @@ def public_key_from_seed(seed: bytes) -> bytes:
 def generate_seed() -> bytes:
     """32 bytes from the operating system's CSPRNG: a new Ed25519 private key."""
     return os.urandom(SEED_BYTES)
+
+
+SignatureCheck = tuple[bytes, bytes, bytes]
+"""(public key, message, signature)."""
+
+VerifyMany = Callable[[Sequence[SignatureCheck]], list[bool]]
+"""Verifies several signatures at once: one bool per (public key, message, signature)."""
+
+
+def verify_signatures(checks: Sequence[SignatureCheck]) -> list[bool]:
+    """verify_signature for each (public key, message, signature), in order. Runs in any
+    process: worker processes of a ProcessPoolExecutor call it with a request's checks."""
+    return [verify_signature(key, message, signature) for key, message, signature in checks]
