@@ -62,7 +62,6 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _wait_for_signal() -> None:
-    tune_gc_for_service()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -114,6 +113,7 @@ def run_worker(args: argparse.Namespace) -> int:
             f"veriot worker: verifying readings from {worker.link.url} as {worker.link.client_id}",
             flush=True,
         )
+        tune_gc_for_service()
         _wait_for_signal()
     finally:
         stop.set()
@@ -152,6 +152,7 @@ def run_sequencer(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
+        tune_gc_for_service()
         _wait_for_signal()
     finally:
         sequencer.stop()

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from veriot.cli.common import CliError, add_server_options, settings_from, tune_gc_for_service
+from veriot.cli.common import add_server_options, settings_from, tune_gc_for_service
 from veriot.config import DEFAULT_PORT
 
 
@@ -60,8 +60,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.verify_processes is None:
         args.verify_processes = len(os.sched_getaffinity(0))
-    if args.verify_processes < 0:
-        raise CliError(f"--verify-processes must be 0 or more; got {args.verify_processes}")
     settings = settings_from(args)
     node = open_node(settings)
     app = create_app(node)

@@ -178,8 +178,14 @@ def reading_leaf(signed: SignedReading, message: bytes | None = None) -> bytes:
         b = signed.batch
         return batch_leaf_prefix(b.root, b.size, b.signature) + message
     if signed.signature is not None:
-        return bytes((EntryKind.READING, AUTH_SIGNATURE)) + signed.signature + message
+        return signature_leaf_prefix(signed.signature) + message
     raise InputError("a signed reading needs a signature or a batch authentication")
+
+
+def signature_leaf_prefix(signature: bytes) -> bytes:
+    """What the log leaf of a reading signed on its own starts with: its leaf is this
+    prefix followed by its reading message (see reading_leaf)."""
+    return bytes((EntryKind.READING, AUTH_SIGNATURE)) + signature
 
 
 def batch_leaf_prefix(root: bytes, size: int, signature: bytes) -> bytes:

@@ -17,7 +17,6 @@ topic (broker ACLs; see docs/deployment.md).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -46,7 +45,7 @@ from veriot.ingest.mqtt_messages import (
 from veriot.ingest.service import IngestService
 from veriot.ingest.verdict import Verdict
 from veriot.ingest.verify import Checked, CheckResult, Verifier
-from veriot.ledger.hashing import LEAF_PREFIX
+from veriot.ledger.hashing import leaf_hash
 from veriot.ports import Clock
 
 __all__ = [
@@ -128,7 +127,7 @@ def decode_forward(payload: bytes) -> tuple[str, bytes | None, CheckResult]:
                     Checked(
                         signed=signed,
                         id=canonical.reading_id(message),
-                        leaf_hash=hashlib.sha256(LEAF_PREFIX + leaf).digest(),
+                        leaf_hash=leaf_hash(leaf),
                         message=message,
                     )
                 )

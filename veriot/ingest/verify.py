@@ -8,7 +8,6 @@ fails becomes a rejected `Verdict` and, where it bears on a device's trust, a
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,7 +18,6 @@ from veriot.core.errors import InputError, RevokedDeviceError, UnknownDeviceErro
 from veriot.core.types import (
     BatchAuth,
     Device,
-    EntryKind,
     SecurityEvent,
     SecurityEventKind,
     SignedReading,
@@ -31,7 +29,7 @@ from veriot.identity.registry import check_may_write
 from veriot.identity.signatures import VerifyMany, verify_signature, verify_signatures
 from veriot.ingest.verdict import Reason, Verdict, rejected
 from veriot.ledger.batch import batch_root_from_path, batch_tree
-from veriot.ledger.hashing import LEAF_PREFIX
+from veriot.ledger.hashing import leaf_hash
 
 DeviceLookup = Callable[[str], Device | None]
 
@@ -48,15 +46,13 @@ class Checked(msgspec.Struct, frozen=True, gc=False):
 
 class _Pending(msgspec.Struct, frozen=True, gc=False):
     """A reading that passed every check but its own signature, which is verified with
-    the other readings of its request at once. `leaf_prefix` + `message` is the input of
-    its log leaf hash."""
+    the other readings of its request at once."""
 
     signed: SignedReading
     id: str
     message: bytes
     public_key: bytes
     signature: bytes
-    leaf_prefix: bytes
 
 
 @dataclass(slots=True)
@@ -65,10 +61,6 @@ class CheckResult:
 
     items: list[Checked | Verdict] = field(default_factory=list)
     events: list[SecurityEvent] = field(default_factory=list)
-
-
-def _leaf_hash(data: bytes) -> bytes:
-    return hashlib.sha256(LEAF_PREFIX + data).digest()
 
 
 class Verifier:
@@ -93,24 +85,23 @@ class Verifier:
     ) -> CheckResult:
         result = CheckResult()
         verified_batches: dict[tuple[str, bytes, bytes], bool] = {}
-        items: list[Checked | Verdict | _Pending] = [
+        items = [
             self._check_one(signed, now, result.events, verified_batches) for signed in readings
         ]
         pending = [item for item in items if isinstance(item, _Pending)]
-        if pending:
-            # The readings' own signatures, verified in one call (on other processes when
-            # `verify_many` hands them out), after every cheaper check has passed.
-            valid = iter(
-                self.verify_many([(p.public_key, p.message, p.signature) for p in pending])
+        # The readings' own signatures, verified in one call (on other processes when
+        # `verify_many` hands them out), after every cheaper check has passed.
+        valid = iter(
+            self.verify_many([(p.public_key, p.message, p.signature) for p in pending])
+            if pending
+            else ()
+        )
+        for item in items:
+            result.items.append(
+                self._settle(item, next(valid), now, result.events)
+                if isinstance(item, _Pending)
+                else item
             )
-            for item in items:
-                result.items.append(
-                    self._settle(item, next(valid), now, result.events)
-                    if isinstance(item, _Pending)
-                    else item
-                )
-        else:
-            result.items.extend(items)  # type: ignore[arg-type]  # no _Pending among them
         for batch in batches:
             self._check_compact_batch(batch, now, result)
         return result
@@ -128,8 +119,10 @@ class Verifier:
                 )
             )
             return rejected(Reason.BAD_SIGNATURE, detail, item.id)
-        leaf_hash = hashlib.sha256(item.leaf_prefix + item.message).digest()
-        return Checked(signed=item.signed, id=item.id, leaf_hash=leaf_hash, message=item.message)
+        leaf = canonical.signature_leaf_prefix(item.signature) + item.message
+        return Checked(
+            signed=item.signed, id=item.id, leaf_hash=leaf_hash(leaf), message=item.message
+        )
 
     def _device(
         self, did: str, now: float, seq: int, events: list[SecurityEvent], reading_id: str | None
@@ -188,10 +181,9 @@ class Verifier:
                 )
                 return rejected(reason, detail, rid)
             leaf = canonical.reading_leaf(signed, message)
-            return Checked(signed=signed, id=rid, leaf_hash=_leaf_hash(leaf), message=message)
-        signature = signed.signature if signed.signature is not None else b""
-        prefix = LEAF_PREFIX + bytes((EntryKind.READING, canonical.AUTH_SIGNATURE)) + signature
-        return _Pending(signed, rid, message, device.public_key, signature, prefix)
+            return Checked(signed=signed, id=rid, leaf_hash=leaf_hash(leaf), message=message)
+        signature = signed.signature if signed.signature is not None else b""  # fails to verify
+        return _Pending(signed, rid, message, device.public_key, signature)
 
     @staticmethod
     def _check_batch_auth(
@@ -201,7 +193,7 @@ class Verifier:
         verified: dict[tuple[str, bytes, bytes], bool],
     ) -> tuple[Reason, str] | None:
         try:
-            root = batch_root_from_path(_leaf_hash(message), auth.index, auth.size, auth.path)
+            root = batch_root_from_path(leaf_hash(message), auth.index, auth.size, auth.path)
         except ValueError as exc:
             return Reason.BAD_BATCH, f"batch path is malformed: {exc}"
         if root != auth.root:
@@ -236,8 +228,7 @@ class Verifier:
         except InputError as exc:
             result.items.extend(rejected(Reason.MALFORMED, str(exc)) for _ in readings)
             return
-        sha = hashlib.sha256
-        ids = [sha(m).hexdigest() for m in messages]
+        ids = [canonical.reading_id(m) for m in messages]
         first_seq = readings[0].seq
         device = self._device(batch.device, now, first_seq, events, None)
         if isinstance(device, Verdict):
@@ -245,7 +236,7 @@ class Verifier:
                 Verdict(False, id=i, reason=device.reason, detail=device.detail) for i in ids
             )
             return
-        root, paths = batch_tree([sha(LEAF_PREFIX + m).digest() for m in messages])
+        root, paths = batch_tree([leaf_hash(m) for m in messages])
         size, signature = len(messages), batch.signature
         batch_msg = canonical.batch_message(batch.device, size, root)
         if not verify_signature(device.public_key, batch_msg, signature):
@@ -255,7 +246,7 @@ class Verifier:
             )
             result.items.extend(rejected(Reason.BAD_SIGNATURE, detail, i) for i in ids)
             return
-        prefix = LEAF_PREFIX + canonical.batch_leaf_prefix(root, size, signature)
+        prefix = canonical.batch_leaf_prefix(root, size, signature)
         signed = [
             build_signed(reading, None, build_batch_auth(root, size, i, paths[i], signature))
             for i, reading in enumerate(readings)
@@ -264,7 +255,7 @@ class Verifier:
         if latest <= now + self._max_skew_s:  # the common case: no member is ahead
             result.items.extend(
                 [
-                    Checked(s, i, sha(prefix + m).digest(), m)
+                    Checked(s, i, leaf_hash(prefix + m), m)
                     for s, i, m in zip(signed, ids, messages, strict=True)
                 ]
             )
@@ -279,4 +270,4 @@ class Verifier:
                 )
                 result.items.append(rejected(Reason.CLOCK_SKEW, skew, rid))
             else:
-                result.items.append(Checked(s, rid, sha(prefix + message).digest(), message))
+                result.items.append(Checked(s, rid, leaf_hash(prefix + message), message))

@@ -38,13 +38,15 @@ def test_builders_equal_the_constructors() -> None:
     assert stored.message == b"m" and hash(record) == hash(Record("temp", 4.5, 1000.0, "Cel"))
 
 
-def test_batch_leaf_prefix_starts_every_member_leaf() -> None:
+def test_leaf_prefixes_start_the_leaves() -> None:
     reading = Reading(DID, 3, (Record("temp", 4.5, 1000.0, "Cel"),))
     message = canonical.reading_message(reading)
     for index in range(4):
         signed = SignedReading(reading, batch=BatchAuth(ROOT, 4, index, (ROOT, ROOT), SIG))
         prefix = canonical.batch_leaf_prefix(ROOT, 4, SIG)
         assert canonical.reading_leaf(signed, message) == prefix + message
+    alone = SignedReading(reading, signature=SIG)
+    assert canonical.reading_leaf(alone, message) == canonical.signature_leaf_prefix(SIG) + message
 
 
 def test_service_gc_settings_collect_gen0_less_often() -> None:
