@@ -19,6 +19,7 @@ from veriot.core.types import (
     ReadingQuery,
     SecurityEvent,
     SecurityEventKind,
+    Segment,
     StoredReading,
 )
 
@@ -33,8 +34,9 @@ class Clock(Protocol):
 class AppendBatch:
     """Everything one sequencing step adds, written atomically by `LogStore.append`.
 
-    Preconditions: `readings` carry log indices `start, start+1, ...` where `start` is the
-    store's log size; `nodes` are the tree nodes (level 0 included) that became complete.
+    Preconditions: `readings`, `segments` and `alerts` together carry log indices
+    `start, start+1, ...` (each exactly once, in any order) where `start` is the store's
+    log size; `nodes` are the tree nodes (level 0 included) that became complete.
     `alerts` are (index, leaf_data) pairs for alert leaves, interleaved in the same index
     space as readings.
     """
@@ -43,6 +45,7 @@ class AppendBatch:
     nodes: Sequence[tuple[NodeId, bytes]] = ()
     events: Sequence[SecurityEvent] = ()
     alerts: Sequence[tuple[int, bytes]] = field(default=())
+    segments: Sequence[Segment] = field(default=())
 
 
 class DeviceStore(Protocol):

@@ -125,6 +125,60 @@ class StoredReading:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchSeal:
+    """What every stored member of one compact batch shares: the device's one signature
+    over the batch root, and the leaf hashes of all `size` members' canonical messages in
+    batch order (so each member's inclusion path to `root` can be derived again)."""
+
+    root: bytes
+    signature: bytes
+    leaves: tuple[bytes, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.leaves)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Accepted readings of one device at consecutive log indices, committed together.
+
+    Reading i sits at log index `first_index + i`; `messages[i]` is its canonical message,
+    `ids[i]` the hex SHA-256 of that message and `leaf_hashes[i]` the log leaf hash. How
+    the readings were signed is exactly one of:
+
+    - `signatures`: each reading's own signature (one per reading);
+    - `batch_auths`: each reading's batch authentication as it arrived (one per reading);
+    - `seal` with `positions`: the readings are members `positions[i]` of one compact
+      batch (see BatchSeal); their paths are derived from `seal.leaves`.
+
+    A segment holds every field a stored reading is rebuilt from; the columnar layout lets
+    the sequencer and the stores handle a batch of readings without an object per reading.
+    """
+
+    device: str
+    first_index: int
+    received_at: float
+    readings: tuple[Reading, ...]
+    messages: tuple[bytes, ...]
+    ids: tuple[str, ...]
+    leaf_hashes: tuple[bytes, ...]
+    gaps: tuple[bool, ...]
+    signatures: tuple[bytes, ...] = ()
+    batch_auths: tuple[BatchAuth, ...] = ()
+    seal: BatchSeal | None = None
+    positions: tuple[int, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    @property
+    def end_index(self) -> int:
+        """One past the log index of the last reading."""
+        return self.first_index + len(self.messages)
+
+
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
     """A signed statement by the log: at `timestamp` its tree of `size` leaves had `root`.
 
