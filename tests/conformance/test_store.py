@@ -32,14 +32,18 @@ from veriot.core.types import (
     SignedReading,
     StoredReading,
 )
+from veriot.ledger.segment import segment_readings
 from veriot.ports import AlertQuery, AppendBatch, Store
 from veriot.storage.testing import (
     BASE_TIME,
+    SEGMENT_KINDS,
     completed_nodes,
     make_alert,
     make_batch,
     make_device,
+    make_mixed_batch,
     make_reading,
+    make_segment,
     readings_for,
 )
 
@@ -562,6 +566,175 @@ def test_a_checkpoint_again_at_the_same_size(store: Store) -> None:
     assert store.list_checkpoints() == [first, later]
 
 
+# -- segments ------------------------------------------------------------------------
+
+
+def mixed_log(store: Store) -> tuple[list[str], list[StoredReading]]:
+    """Appends, in two batches, segments of every kind (a sealed one missing members),
+    plain readings and alerts; returns the devices and every reading in index order."""
+    a, b = registered(store, 1, 2)
+    own = make_segment(a, 0, 0, 5, gaps=(2,))
+    plain = make_reading(b, 0, 5, batch=True)
+    batched = make_segment(a, 5, 7, 4, kind="batch_auths", names=("temp", "wind"))
+    sealed = make_segment(b, 1, 11, 3, kind="sealed", positions=(0, 2, 3), batch_size=5)
+    store.append(
+        make_mixed_batch(
+            [sealed, own, batched], readings=[plain], alerts=[make_alert(6), make_alert(14)]
+        )
+    )
+    whole = make_segment(a, 20, 15, 8, kind="sealed", received_at=BASE_TIME + 99)
+    tail = make_segment(b, 10, 23, 1, kind="sealed", positions=(6,), batch_size=7)
+    after = make_reading(a, 40, 24)
+    store.append(make_mixed_batch([whole, tail], readings=[after]))
+    readings = [
+        r for segment in (own, batched, sealed, whole, tail) for r in segment_readings(segment)
+    ]
+    readings += [plain, after]
+    readings.sort(key=lambda r: r.index)
+    return [a, b], readings
+
+
+def test_segments_of_every_kind_come_back_exactly(store: Store) -> None:
+    (a, b), readings = mixed_log(store)
+    assert store.log_size() == 25
+    assert list(store.iter_readings()) == readings
+    for stored in readings:
+        device, seq = stored.signed.reading.device, stored.signed.reading.seq
+        assert store.get_reading(stored.id) == stored
+        assert store.get_reading_at(stored.index) == stored
+        assert store.find_seq(device, seq) == stored
+    got = store.get_reading(readings[3].id)
+    assert got is not None and got.message == readings[3].message
+    assert [store.get_reading_at(i) for i in (6, 14, 25)] == [None, None, None]
+    assert store.find_seq(b, 2) is None  # the sealed batch's member 1 was not sent
+    of_a = [r for r in readings if r.signed.reading.device == a]
+    of_b = [r for r in readings if r.signed.reading.device == b]
+    assert store.last_seqs() == {a: 40, b: 16}
+    assert (store.count_readings(a), store.count_readings(b)) == (len(of_a), len(of_b))
+    assert store.recent_readings(a, 3) == of_a[-3:]
+    assert store.recent_readings(a, 100) == of_a
+    assert store.recent_readings(a, 2, name="wind") == of_a[7:9]
+    assert store.recent_readings(b, 1) == of_b[-1:]
+    for limit in (1, 2, 3, 7, 100):
+        assert all_pages(store, ReadingQuery(limit=limit)) == readings
+        assert all_pages(store, ReadingQuery(device=b, limit=limit)) == of_b
+        assert all_pages(store, ReadingQuery(name="wind", limit=limit)) == of_a[5:9]
+    leaves = store.leaf_data(0, 25)
+    assert [i for i, _ in leaves] == list(range(25))
+    by_index = dict(leaves)
+    for stored in readings:
+        assert by_index[stored.index] == reading_leaf(stored.signed)
+    assert store.leaf_data(3, 9) == leaves[3:9]
+
+
+def test_segment_queries_filter_each_reading_exactly(store: Store) -> None:
+    a, b = registered(store, 1, 2)
+    segments = []
+    index = 0
+    for k in range(8):
+        kind = SEGMENT_KINDS[k % 3]
+        names = ("temp", "wind") if k % 3 == 0 else ("temp", "hum")
+        segments.append(make_segment((a, b)[k % 2], k * 10, index, 6, kind=kind, names=names))
+        index += 6
+    store.append(make_mixed_batch(segments))
+    readings = [r for s in segments for r in segment_readings(s)]
+    for did, name, since, until in (
+        (a, None, None, None),
+        (None, "wind", None, None),
+        (None, None, BASE_TIME + 12, None),
+        (None, None, None, BASE_TIME + 33),
+        (b, "hum", BASE_TIME + 12, BASE_TIME + 53),
+        (None, "nope", None, None),
+    ):
+        expected = [
+            r
+            for r in readings
+            if (did is None or r.signed.reading.device == did)
+            and (name is None or any(rec.name == name for rec in r.signed.reading.records))
+            and (since is None or r.signed.reading.records[0].time >= since)
+            and (until is None or r.signed.reading.records[0].time < until)
+        ]
+        for limit in (1, 4, 100):
+            query = ReadingQuery(device=did, name=name, since=since, until=until, limit=limit)
+            assert all_pages(store, query) == expected
+
+
+def test_a_seq_stored_by_an_earlier_segment_fails_the_batch(store: Store) -> None:
+    a, b = registered(store, 1, 2)
+    store.append(make_mixed_batch([make_segment(a, 10, 0, 5, kind="sealed")]))
+    for clash in (
+        make_segment(a, 14, 5, 3),  # seq 14 is stored
+        make_segment(a, 0, 5, 20, kind="batch_auths"),  # seqs 0..19 straddle 10..14
+        make_segment(a, 8, 5, 3, kind="sealed", positions=(4,), batch_size=6),  # seq 12
+    ):
+        fresh = make_segment(b, 0, 5 + len(clash), 2)
+        with pytest.raises(StoreError) as caught:
+            store.append(make_mixed_batch([clash, fresh], alerts=[make_alert(7 + len(clash))]))
+        assert a in str(caught.value) and "sequence number" in str(caught.value)
+        assert_unchanged(store, size=5, events=0)
+        assert store.find_seq(b, 0) is None
+    store.append(make_mixed_batch([make_segment(a, 15, 5, 3), make_segment(b, 0, 8, 2)]))
+    assert store.log_size() == 10 and store.last_seqs() == {a: 17, b: 1}
+
+
+def test_a_seq_twice_across_the_segments_of_one_batch_fails_it(store: Store) -> None:
+    (a,) = registered(store, 1)
+    first = make_segment(a, 0, 0, 3)
+    again = make_segment(a, 2, 3, 3, kind="batch_auths")
+    with pytest.raises(StoreError):
+        store.append(make_mixed_batch([first, again]))
+    with pytest.raises(StoreError):  # and against a plain reading of the batch
+        store.append(make_mixed_batch([first], readings=[make_reading(a, 1, 3)]))
+    assert_unchanged(store, size=0, events=0)
+
+
+def test_segments_that_do_not_continue_the_log_fail(store: Store) -> None:
+    (a,) = registered(store, 1)
+    store.append(make_mixed_batch([make_segment(a, 0, 0, 4)]))
+    for bad in (
+        make_mixed_batch([make_segment(a, 10, 5, 3)]),  # a gap
+        make_mixed_batch([make_segment(a, 10, 3, 3)]),  # an overlap
+        make_mixed_batch([make_segment(a, 10, 4, 3)], alerts=[make_alert(5)]),
+        make_mixed_batch([make_segment(a, 10, 4, 3), make_segment(a, 20, 6, 2)]),
+        make_mixed_batch([make_segment(a, 10, 4, 3)], readings=[make_reading(a, 30, 4)]),
+    ):
+        with pytest.raises(StoreError) as caught:
+            store.append(bad)
+        assert "want 4" in str(caught.value)
+        assert_unchanged(store, size=4, events=0)
+    store.append(make_mixed_batch([make_segment(a, 10, 4, 3)], alerts=[make_alert(7)]))
+    assert store.log_size() == 8
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"gaps": (False,)},
+        {"ids": ()},
+        {"signatures": (b"x" * 64,) * 3},
+        {"seal": None},
+        {"positions": (0, 1, 9)},
+        {"readings": ()},
+    ],
+)
+def test_an_inconsistent_segment_fails_the_batch(store: Store, change: dict[str, object]) -> None:
+    (a,) = registered(store, 1)
+    good = make_segment(a, 0, 0, 2)
+    bad = replace(make_segment(a, 2, 2, 3, kind="sealed"), **change)  # type: ignore[arg-type]
+    with pytest.raises(StoreError):
+        store.append(make_mixed_batch([good, bad]))
+    assert_unchanged(store, size=0, events=0)
+
+
+def test_segments_survive_close_and_reopen(durable_backend: Backend) -> None:
+    store = durable_backend.open()
+    _, readings = mixed_log(store)
+    store.close()
+    again = durable_backend.open()
+    assert list(again.iter_readings()) == readings
+    assert all(again.get_reading(r.id) == r for r in readings)
+
+
 # -- lifetime ------------------------------------------------------------------------
 
 
@@ -608,7 +781,7 @@ def test_migrations_run_once(durable_backend: Backend) -> None:
     backend = durable_backend
     first = backend.open()
     fill(first, per_device=1)
-    assert getattr(first, "applied_migrations", None) == [1, 2]
+    assert getattr(first, "applied_migrations", None) == [1, 2, 3]
     first.close()
     second = backend.open()
     assert getattr(second, "applied_migrations", None) == []

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import random
-import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 from tests.conftest import LiveService
-from veriot.core.types import Record
+from veriot.core.types import Record, StoredReading
 from veriot.core.wire import encode_reading
 from veriot.device import DeviceKey, sign_reading
+from veriot.storage.testing import tamper_sqlite_readings
 
 
 def raise_alert(service: LiveService) -> tuple[int, DeviceKey]:
@@ -60,13 +61,14 @@ def test_an_alert_is_reproduced_from_proven_readings(service: LiveService) -> No
 
 def test_a_reading_edited_behind_the_logs_back_fails_the_recheck(service: LiveService) -> None:
     index, _ = raise_alert(service)
-    db = sqlite3.connect(service.data_dir / "veriot.db")
-    (message,) = db.execute("select message from readings where idx = 10").fetchone()
-    edited = bytearray(message)
-    edited[-12] ^= 0x40  # the value of its one record
-    db.execute("update readings set message = ? where idx = 10", (bytes(edited),))
-    db.commit()
-    db.close()
+
+    def edit(readings: dict[int, StoredReading]) -> None:
+        stored = readings[10]
+        edited = bytearray(stored.message or b"")
+        edited[-12] ^= 0x40  # the value of its one record
+        readings[10] = replace(stored, message=bytes(edited))
+
+    tamper_sqlite_readings(service.data_dir / "veriot.db", edit)
     bad = recheck(service, index)
     assert bad.returncode == 1 and "NOT VERIFIED" in bad.stdout
     assert "log index 10" in bad.stdout

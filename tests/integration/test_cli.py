@@ -97,11 +97,12 @@ def test_cli_bad_input_gives_message_and_nonzero_exit(tmp_path: Path) -> None:
 
 
 def test_verify_reports_tampering_behind_veriots_back(tmp_path: Path, service: LiveService) -> None:
-    import sqlite3
+    from dataclasses import replace
 
-    from veriot.core.types import Record
+    from veriot.core.types import Record, StoredReading
     from veriot.core.wire import encode_reading
     from veriot.device import DeviceKey, sign_reading
+    from veriot.storage.testing import tamper_sqlite_readings
 
     key = DeviceKey.generate()
     with service.client(operator=True) as c:
@@ -119,31 +120,18 @@ def test_verify_reports_tampering_behind_veriots_back(tmp_path: Path, service: L
     clean = veriot("verify", "--data", data)
     assert clean.returncode == 0, clean.stdout + clean.stderr
 
-    db = sqlite3.connect(data / "veriot.db")
-    tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
-    assert "readings" in tables
-    db.execute("delete from readings where idx = 3")
-    (message,) = db.execute("select message from readings where idx = 5").fetchone()
-    edited = bytearray(message)
-    edited[-12] ^= 0x01  # a bit of the record's value
-    db.execute("update readings set message = ? where idx = 5", (bytes(edited),))
-    rows = {
-        i: db.execute(
-            "select message, auth, leaf_hash from readings where idx = ?", (i,)
-        ).fetchone()
-        for i in (1, 2)
-    }
-    for i, j in ((1, 2), (2, 1)):
-        db.execute(
-            "update readings set message = ?, auth = ?, leaf_hash = ? where idx = ?", (*rows[j], i)
+    def tamper(readings: dict[int, StoredReading]) -> None:
+        del readings[3]
+        edited = bytearray(readings[5].message or b"")
+        edited[-12] ^= 0x01  # a bit of the record's value
+        readings[5] = replace(readings[5], message=bytes(edited))
+        readings[1], readings[2] = (
+            replace(readings[2], index=1),
+            replace(readings[1], index=2),
         )
-    db.execute(
-        "insert into readings (idx, id_key, device_id, seq, message, auth, leaf_hash, received_at,"
-        " first_time, names, gap) select 40, id_key, device_id, 999, message, auth, leaf_hash,"
-        " received_at, first_time, names, gap from readings where idx = 6"
-    )
-    db.commit()
-    db.close()
+        readings[40] = replace(readings[6], index=40)
+
+    tamper_sqlite_readings(data / "veriot.db", tamper)
     tampered = veriot("verify", "--data", data)
     assert tampered.returncode == 1, tampered.stdout
     lines = tampered.stdout.splitlines()

@@ -1,7 +1,29 @@
 """How the SQL stores lay out values in rows: shared by the SQLite and PostgreSQL adapters.
 
-A reading is kept as its canonical message (`canonical.reading_message`) plus an `auth`
-blob, so that it is rebuilt bit for bit:
+Readings are stored as segments (`veriot.core.types.Segment`): one `segments` row per run
+of readings of one device at consecutive log indices, plus one `reading_ids` row per
+reading so that a reading is found by its id. The row holds the columns queries filter on
+(device, seq range, range of first-record times, the union of record names as
+" a b c ") and a `body` blob with everything else:
+
+    body       = u8(SEGMENT_FORMAT) u8(kind) u32(n)
+                 u32[n](message lengths) messages            (canonical reading messages)
+                 hash[32][n]                                 (log leaf hashes)
+                 u8[n]                                       (gap flags, 0 or 1)
+                 auth
+    auth(kind 1, own signatures)  = u16[n](signature lengths) signatures
+    auth(kind 2, batch auths)     = n * ( root[32] u32(size) u32(index) u16(h) h * hash[32]
+                                          u16(signature length) signature )
+    auth(kind 3, sealed batch)    = root[32] u32(size) size * hash[32]
+                                    u16(signature length) signature u32[n](positions)
+
+Integers are big-endian. Ids are not stored: a reading's id is the SHA-256 of its message,
+recomputed when it is read, so an id always names the bytes it came back with.
+`decode_segment` refuses a body that does not parse exactly (StoreError).
+
+The legacy layout (migrations 1 and 2, converted to segments on open) kept a reading as
+its canonical message (`canonical.reading_message`) plus an `auth` blob, so that it is
+rebuilt bit for bit:
 
     auth = u8(1) signature                                            (own signature)
          | u8(2) root[32] u32(size) u32(index) u16(n) n * hash[32] signature   (batch)
@@ -21,6 +43,7 @@ import hashlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from veriot.core.canonical import (
     HASH_BYTES,
@@ -32,9 +55,12 @@ from veriot.core.canonical import (
 from veriot.core.errors import InputError, StoreError
 from veriot.core.types import (
     BatchAuth,
+    BatchSeal,
     ReadingQuery,
+    Segment,
     SignedReading,
     StoredReading,
+    build_batch_auth,
 )
 
 AUTH_SIGNATURE = 1
@@ -167,6 +193,32 @@ def check_batch_seqs(pairs: Sequence[tuple[str, int]]) -> None:
             seen.add(pair)
 
 
+def check_batch_ranges(size: int, ranges: Sequence[tuple[int, int]]) -> None:
+    """Raises StoreError unless the half-open index ranges [start, end) tile the indices
+    size, size+1, ... exactly once each."""
+    expected = size
+    for start, end in sorted(ranges):
+        if start != expected or end <= start:
+            check_batch_indices(size, [i for a, b in ranges for i in range(a, b)])
+            raise StoreError(f"batch leaf ranges must continue the log from {size}")
+        expected = end
+
+
+def batch_seqs(segments: Sequence[Segment]) -> dict[str, set[int]]:
+    """The sequence numbers of each device in the segments of a batch. Raises StoreError
+    when one (device, seq) appears twice."""
+    out: dict[str, set[int]] = {}
+    for segment in segments:
+        seqs = [r.seq for r in segment.readings]
+        known = out.setdefault(segment.device, set())
+        before = len(known)
+        known.update(seqs)
+        if len(known) != before + len(seqs):
+            # A repeat somewhere: let the pairwise check name it.
+            check_batch_seqs([(s.device, r.seq) for s in segments for r in s.readings])
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class QueryPlan:
     """A validated ReadingQuery: `after` is the log index the page starts after (-1 for
@@ -198,6 +250,23 @@ def plan_query(query: ReadingQuery) -> QueryPlan:
     )
 
 
+def plan_matches(plan: QueryPlan, stored: StoredReading) -> bool:
+    """True when a reading of the planned device (not checked here) is on the page side
+    of the cursor and passes the name and time filters."""
+    if stored.index <= plan.after:
+        return False
+    records = stored.signed.reading.records
+    first = records[0].time
+    if plan.since is not None and first < plan.since:
+        return False
+    if plan.until is not None and first >= plan.until:
+        return False
+    if plan.pattern is not None:
+        name = plan.pattern[1:-1]
+        return any(r.name == name for r in records)
+    return True
+
+
 def encode_cursor(last_index: int) -> str:
     """The opaque cursor of the page that ends at log index `last_index`."""
     return base64.urlsafe_b64encode(_CURSOR.pack(last_index)).decode().rstrip("=")
@@ -215,3 +284,241 @@ def decode_cursor(cursor: str) -> int:
     if index >= 1 << 63:
         raise InputError(f"cursor {cursor!r} points past any log index")
     return int(index)
+
+
+# -- segments -------------------------------------------------------------------------
+
+SEGMENT_FORMAT = 1
+"""The first byte of every segment body; another value is a body this code cannot read."""
+
+SEG_SIGNATURES = 1
+SEG_BATCH_AUTHS = 2
+SEG_SEALED = 3
+
+_SEG_HEAD = struct.Struct(">BBI")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_AUTH_HEAD = struct.Struct(">32sIIH")
+_SEAL_HEAD = struct.Struct(">32sI")
+
+SegmentValues = tuple[int, int, int, int, int, float, float, str, float, bytes]
+"""A segments row: first_idx, count, device_id, min_seq, max_seq, min_time, max_time,
+names, received_at, body."""
+
+IdValues = tuple[int, int, int]
+"""A reading_ids row: epoch, id_key, idx."""
+
+
+def encode_segment_body(segment: Segment) -> bytes:
+    """The body blob of a segment (see the module docstring). Precondition: the segment
+    passes `veriot.ledger.segment.check_segment`. Raises InputError for a leaf hash, batch
+    root or path hash that is not 32 bytes, or a signature longer than 65535 bytes."""
+    n = len(segment.messages)
+    messages = segment.messages
+    leaves = b"".join(segment.leaf_hashes)
+    if len(leaves) != HASH_BYTES * n:
+        raise InputError(
+            f"segment at index {segment.first_index} has a leaf hash that is not 32 bytes"
+        )
+    if segment.seal is not None:
+        kind = SEG_SEALED
+        auth = _seal_blob(segment.seal, segment.positions)
+    elif segment.batch_auths:
+        kind = SEG_BATCH_AUTHS
+        auth = b"".join([_batch_auth_blob(b) for b in segment.batch_auths])
+    else:
+        kind = SEG_SIGNATURES
+        signatures = segment.signatures
+        auth = struct.pack(f">{n}H", *map(len, signatures)) + b"".join(signatures)
+    return b"".join(
+        (
+            _SEG_HEAD.pack(SEGMENT_FORMAT, kind, n),
+            struct.pack(f">{n}I", *map(len, messages)),
+            b"".join(messages),
+            leaves,
+            bytes(segment.gaps),
+            auth,
+        )
+    )
+
+
+def _batch_auth_blob(batch: BatchAuth) -> bytes:
+    path = b"".join(batch.path)
+    if len(batch.root) != HASH_BYTES or len(path) != HASH_BYTES * len(batch.path):
+        raise InputError(f"batch root and path hashes must be {HASH_BYTES} bytes")
+    return (
+        _AUTH_HEAD.pack(batch.root, batch.size, batch.index, len(batch.path))
+        + path
+        + _U16.pack(len(batch.signature))
+        + batch.signature
+    )
+
+
+def _seal_blob(seal: BatchSeal, positions: Sequence[int]) -> bytes:
+    if len(seal.root) != HASH_BYTES:
+        raise InputError(f"a seal root is {HASH_BYTES} bytes; got {len(seal.root)}")
+    return b"".join(
+        (
+            _SEAL_HEAD.pack(seal.root, seal.size),
+            *seal.leaves,
+            _U16.pack(len(seal.signature)),
+            seal.signature,
+            struct.pack(f">{len(positions)}I", *positions),
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentBody:
+    """A decoded segment body: the per-reading columns and exactly one kind of auth."""
+
+    messages: tuple[bytes, ...]
+    leaf_hashes: tuple[bytes, ...]
+    gaps: tuple[bool, ...]
+    signatures: tuple[bytes, ...] = ()
+    batch_auths: tuple[BatchAuth, ...] = ()
+    seal: BatchSeal | None = None
+    positions: tuple[int, ...] = ()
+
+
+class _Reader:
+    """Reads a body front to back; any overrun is a corrupt body."""
+
+    __slots__ = ("body", "pos")
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        end = self.pos + n
+        if end > len(self.body):
+            raise StoreError(f"segment body ends at byte {len(self.body)}; wanted {end}")
+        out = self.body[self.pos : end]
+        self.pos = end
+        return out
+
+    def unpack(self, fmt: str | struct.Struct) -> tuple[Any, ...]:
+        s = fmt if isinstance(fmt, struct.Struct) else struct.Struct(fmt)
+        return s.unpack(self.take(s.size))
+
+
+def decode_segment_body(body: bytes) -> SegmentBody:
+    """Inverse of encode_segment_body. Raises StoreError for a body that does not parse
+    exactly (wrong format byte, unknown kind, short or trailing bytes)."""
+    r = _Reader(body)
+    fmt, kind, n = r.unpack(_SEG_HEAD)
+    if fmt != SEGMENT_FORMAT:
+        raise StoreError(f"segment body has format {fmt}; want {SEGMENT_FORMAT}")
+    if n == 0:
+        raise StoreError("segment body holds no readings")
+    lengths = r.unpack(f">{n}I")
+    messages = tuple(r.take(length) for length in lengths)
+    raw = r.take(HASH_BYTES * n)
+    leaf_hashes = tuple(raw[i : i + HASH_BYTES] for i in range(0, len(raw), HASH_BYTES))
+    gap_bytes = r.take(n)
+    if any(b > 1 for b in gap_bytes):
+        raise StoreError("segment body has a gap flag other than 0 or 1")
+    gaps = tuple(b == 1 for b in gap_bytes)
+    if kind == SEG_SIGNATURES:
+        sig_lengths = r.unpack(f">{n}H")
+        out = SegmentBody(
+            messages, leaf_hashes, gaps, signatures=tuple(r.take(k) for k in sig_lengths)
+        )
+    elif kind == SEG_BATCH_AUTHS:
+        auths = []
+        for _ in range(n):
+            root, size, index, hashes = r.unpack(_AUTH_HEAD)
+            path = tuple(r.take(HASH_BYTES) for _ in range(hashes))
+            (sig_len,) = r.unpack(_U16)
+            auths.append(build_batch_auth(root, size, index, path, r.take(sig_len)))
+        out = SegmentBody(messages, leaf_hashes, gaps, batch_auths=tuple(auths))
+    elif kind == SEG_SEALED:
+        root, size = r.unpack(_SEAL_HEAD)
+        raw = r.take(HASH_BYTES * size)
+        leaves = tuple(raw[i : i + HASH_BYTES] for i in range(0, len(raw), HASH_BYTES))
+        (sig_len,) = r.unpack(_U16)
+        seal = BatchSeal(root, r.take(sig_len), leaves)
+        positions = r.unpack(f">{n}I")
+        if size == 0 or max(positions) >= size:
+            raise StoreError(f"segment body has a position outside its batch of {size}")
+        out = SegmentBody(messages, leaf_hashes, gaps, seal=seal, positions=positions)
+    else:
+        raise StoreError(f"segment body has auth kind {kind}; want 1, 2 or 3")
+    if r.pos != len(body):
+        raise StoreError(f"segment body has {len(body) - r.pos} trailing bytes")
+    return out
+
+
+def decode_segment(
+    first_index: int, received_at: float, body: bytes, start: int = 0, end: int | None = None
+) -> Segment:
+    """The Segment of readings `start <= i < end` (all by default) of a stored segment
+    row whose first reading is at log index `first_index`. Requires 0 <= start < end <=
+    the row's count. Raises StoreError for a corrupt body or message."""
+    decoded = decode_segment_body(body)
+    stop = len(decoded.messages) if end is None else end
+    if not 0 <= start < stop <= len(decoded.messages):
+        raise StoreError(
+            f"segment at index {first_index} holds {len(decoded.messages)} readings;"
+            f" asked for {start}..{stop}"
+        )
+    messages = decoded.messages[start:stop]
+    readings = []
+    for i, message in enumerate(messages, start):
+        try:
+            readings.append(parse_reading_message(message))
+        except InputError as exc:
+            raise StoreError(
+                f"stored reading at index {first_index + i} is corrupt: {exc}"
+            ) from exc
+    devices = {reading.device for reading in readings}
+    if len(devices) != 1:
+        raise StoreError(f"segment at index {first_index} holds readings of {len(devices)} devices")
+    sha = hashlib.sha256
+    return Segment(
+        device=readings[0].device,
+        first_index=first_index + start,
+        received_at=received_at,
+        readings=tuple(readings),
+        messages=messages,
+        ids=tuple(sha(m).hexdigest() for m in messages),
+        leaf_hashes=decoded.leaf_hashes[start:stop],
+        gaps=decoded.gaps[start:stop],
+        signatures=decoded.signatures[start:stop],
+        batch_auths=decoded.batch_auths[start:stop],
+        seal=decoded.seal,
+        positions=decoded.positions[start:stop],
+    )
+
+
+def segment_values(segment: Segment, device_id: int) -> SegmentValues:
+    """The segments row of a segment of the device with row id `device_id`.
+    Preconditions: the segment passes `veriot.ledger.segment.check_segment` and its ids
+    are the reading ids of its messages. Raises InputError as encode_segment_body does."""
+    readings = segment.readings
+    seqs = [r.seq for r in readings]
+    times = [r.records[0].time for r in readings]
+    names = sorted({rec.name for r in readings for rec in r.records})
+    return (
+        segment.first_index,
+        len(segment.messages),
+        device_id,
+        min(seqs),
+        max(seqs),
+        min(times),
+        max(times),
+        " " + " ".join(names) + " ",
+        segment.received_at,
+        encode_segment_body(segment),
+    )
+
+
+def id_values(segment: Segment) -> list[IdValues]:
+    """The reading_ids rows of a segment: (epoch, id key, log index) per reading."""
+    first = segment.first_index
+    half = 1 << 63
+    return [
+        ((first + i) >> ID_EPOCH_BITS, int(reading_id[:16], 16) - half, first + i)
+        for i, reading_id in enumerate(segment.ids)
+    ]

@@ -13,8 +13,12 @@ differs, and only that:
 - the bulk insert path (`_bulk_insert`: executemany, COPY, ...);
 - the tile lookups (`_last_tiles`, `_fetch_tiles`), where one round trip per level or
   per chunk of keys is the difference between dialects;
-- a few statements in the dialect (`LOG_SIZE_SQL`, `BY_ID_SQL`, `NAME_MATCH_SQL`) and the
-  driver's exception for a unique violation (`UNIQUE_VIOLATION`).
+- a few statements in the dialect (`LOG_SIZE_SQL`, `BY_ID_SQL`, `NAME_MATCH_SQL`,
+  `LEGACY_READINGS_SQL`) and the driver's exception for a unique violation
+  (`UNIQUE_VIOLATION`).
+
+Readings are stored as segments (see codec.py): a read finds candidate segment rows in
+SQL by their coarse columns, then expands them and filters the readings exactly.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from veriot.core.canonical import HASH_BYTES
+from veriot.core.canonical import HASH_BYTES, reading_leaf
 from veriot.core.errors import (
     ConflictError,
     DeviceExistsError,
@@ -43,17 +48,25 @@ from veriot.core.types import (
     ReadingQuery,
     SecurityEvent,
     SecurityEventKind,
+    Segment,
     StoredReading,
 )
+from veriot.ledger.segment import check_segment, segment_of, segment_readings
 from veriot.ports import AlertQuery, AppendBatch
 from veriot.storage import alerts as alert_index
 from veriot.storage import codec, tiles
 
-READING_COLUMNS = "idx, message, auth, leaf_hash, received_at, gap"
+SEGMENT_COLUMNS = "first_idx, received_at, body"
+LEGACY_COLUMNS = "idx, message, auth, leaf_hash, received_at, gap, device_id"
 DEVICE_COLUMNS = "did, public_key, name, type, registered_at, revoked_at, metadata"
 CHECKPOINT_COLUMNS = "log_id, size, root, timestamp, signature"
 EVENT_COLUMNS = "device, kind, time, seq, detail"
 ITER_CHUNK = 1000
+"""Log indices whose segments iter_readings reads per round trip."""
+SCAN_CHUNK = 64
+"""The most segment rows a query reads per round trip (it starts with fewer)."""
+CONVERT_CHUNK = 5000
+"""Legacy reading rows converted to segments per transaction."""
 MAX_INDEX = 1 << 63
 """Indices and sequence numbers are signed 64-bit columns; larger ones are never stored."""
 
@@ -70,14 +83,16 @@ class Table:
         self.insert = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"
 
 
-READINGS = Table(
-    "readings",
+SEGMENTS = Table(
+    "segments",
     (
-        "idx", "id_key", "device_id", "seq", "message", "auth", "leaf_hash", "received_at",
-        "first_time", "names", "gap",
+        "first_idx", "count", "device_id", "min_seq", "max_seq", "min_time", "max_time",
+        "names", "received_at", "body",
     ),
 )  # fmt: skip
-"""The columns of `codec.reading_values`, in its order."""
+"""The columns of `codec.segment_values`, in its order."""
+READING_IDS = Table("reading_ids", ("epoch", "id_key", "idx"))
+"""The columns of `codec.id_values`, in its order."""
 ALERTS = Table("alerts", ("idx", "leaf", "device", "name", "time", "score"))
 """The columns of `alerts.alert_row`, in its order."""
 TILES = Table("node_tiles", ("key", "hashes"))
@@ -112,12 +127,31 @@ def device_from_row(row: Sequence[Any]) -> Device:
     )
 
 
-def reading_from_row(row: Sequence[Any]) -> StoredReading:
-    """A StoredReading from the READING_COLUMNS of a row. Raises StoreError when corrupt."""
-    index, message, auth, leaf_hash, received_at, gap = row
-    return codec.rebuild_reading(
+def readings_from_row(
+    row: Sequence[Any], start: int = 0, end: int | None = None
+) -> list[StoredReading]:
+    """The StoredReadings of the SEGMENT_COLUMNS of a row (those at positions start..end-1
+    of the segment when given). Raises StoreError when the row is corrupt."""
+    first_idx, received_at, body = row[0], row[1], row[2]
+    segment = codec.decode_segment(int(first_idx), received_at, bytes(body), start, end)
+    try:
+        return segment_readings(segment)
+    except InputError as exc:
+        raise StoreError(f"stored segment at index {first_idx} is corrupt: {exc}") from exc
+
+
+def legacy_segment(row: Sequence[Any]) -> tuple[Segment, int]:
+    """(one-reading segment, device row id) of a row of the legacy readings table, in
+    LEGACY_COLUMNS. Raises StoreError when the row is corrupt."""
+    index, message, auth, leaf_hash, received_at, gap, device_id = row
+    stored = codec.rebuild_reading(
         index, bytes(message), bytes(auth), bytes(leaf_hash), received_at, bool(gap)
     )
+    try:
+        (segment,) = segment_of([replace(stored, message=bytes(message))])
+    except InputError as exc:
+        raise StoreError(f"legacy reading at index {index} is corrupt: {exc}") from exc
+    return segment, int(device_id)
 
 
 def checkpoint_from_row(row: Sequence[Any]) -> Checkpoint:
@@ -154,9 +188,11 @@ class SqlStore(ABC, Generic[ConnT]):
     LOG_SIZE_SQL: ClassVar[str]
     """One row, one column: the log size (one past the highest reading or alert index)."""
     BY_ID_SQL: ClassVar[str]
-    """READING_COLUMNS of the readings whose id_key is the one parameter."""
+    """The idx of the reading_ids rows whose id_key is the one parameter, every epoch."""
     NAME_MATCH_SQL: ClassVar[str]
     """A condition true when the parameter is a substring of `names`."""
+    LEGACY_READINGS_SQL: ClassVar[str]
+    """A row when the legacy `readings` table (migrations 1 and 2) exists, else none."""
     UNIQUE_VIOLATION: ClassVar[type[Exception]]
     """The driver's exception for a unique (or primary key) constraint violation."""
 
@@ -171,6 +207,7 @@ class SqlStore(ABC, Generic[ConnT]):
         self.applied_migrations = applied
         if 2 in applied:
             self._index_old_alerts()
+        self._convert_legacy_readings()
 
     # -- what a backend supplies ----------------------------------------------------
 
@@ -295,49 +332,73 @@ class SqlStore(ABC, Generic[ConnT]):
 
     def append(self, batch: AppendBatch) -> None:
         # What can be checked without the database is checked before the transaction.
-        pairs = [(r.signed.reading.device, r.signed.reading.seq) for r in batch.readings]
-        codec.check_batch_seqs(pairs)
-        indices = [r.index for r in batch.readings] + [index for index, _ in batch.alerts]
         try:
+            segments = [*batch.segments, *segment_of(batch.readings)]
+            for segment in segments:
+                check_segment(segment)
             levels = tiles.group_by_level(batch.nodes)
         except InputError as exc:
             raise StoreError(f"append wrote nothing: {exc}") from exc
-        try:
-            with self._write("append", log=True) as conn:
-                codec.check_batch_indices(self._size(conn), indices)
-                device_ids = self._batch_device_ids(conn, pairs)
-                try:
-                    rows = [
-                        codec.reading_values(r, device_ids[d])
-                        for r, (d, _) in zip(batch.readings, pairs, strict=True)
-                    ]
-                except InputError as exc:
-                    raise StoreError(f"append wrote nothing: {exc}") from exc
-                if rows:
-                    self._bulk_insert(conn, READINGS, rows)
-                if batch.alerts:
-                    alert_rows = [alert_index.alert_row(i, leaf) for i, leaf in batch.alerts]
-                    self._bulk_insert(conn, ALERTS, alert_rows)
-                self._write_tiles(conn, levels)
-                if batch.events:
-                    self._insert_events(conn, batch.events)
-        except StoreError as exc:
-            if self._is_duplicate(exc):
-                raise StoreError(f"append wrote nothing: {self._explain(pairs, exc)}") from exc
-            raise
+        seqs = codec.batch_seqs(segments)
+        with self._write("append", log=True) as conn:
+            codec.check_batch_ranges(
+                self._size(conn),
+                [(s.first_index, s.end_index) for s in segments]
+                + [(index, index + 1) for index, _ in batch.alerts],
+            )
+            device_ids = self._batch_device_ids(conn, seqs)
+            for did, device_seqs in seqs.items():
+                self._check_new_seqs(conn, did, device_ids[did], device_seqs)
+            try:
+                rows = [codec.segment_values(s, device_ids[s.device]) for s in segments]
+            except InputError as exc:
+                raise StoreError(f"append wrote nothing: {exc}") from exc
+            if rows:
+                self._bulk_insert(conn, SEGMENTS, rows)
+                self._bulk_insert(
+                    conn, READING_IDS, [row for s in segments for row in codec.id_values(s)]
+                )
+            if batch.alerts:
+                alert_rows = [alert_index.alert_row(i, leaf) for i, leaf in batch.alerts]
+                self._bulk_insert(conn, ALERTS, alert_rows)
+            self._write_tiles(conn, levels)
+            if batch.events:
+                self._insert_events(conn, batch.events)
 
-    def _batch_device_ids(self, conn: ConnT, pairs: Sequence[tuple[str, int]]) -> dict[str, int]:
+    def _batch_device_ids(self, conn: ConnT, devices: Iterable[str]) -> dict[str, int]:
         """The row ids of the devices of a batch. Raises StoreError for an unknown one."""
         device_ids: dict[str, int] = {}
-        for did, _ in pairs:
-            if did not in device_ids:
-                device_id = self._device_id(conn, did)
-                if device_id is None:
-                    raise StoreError(
-                        f"append wrote nothing: the batch has readings of unregistered device {did}"
-                    )
-                device_ids[did] = device_id
+        for did in devices:
+            device_id = self._device_id(conn, did)
+            if device_id is None:
+                raise StoreError(
+                    f"append wrote nothing: the batch has readings of unregistered device {did}"
+                )
+            device_ids[did] = device_id
         return device_ids
+
+    def _check_new_seqs(self, conn: ConnT, did: str, device_id: int, seqs: set[int]) -> None:
+        """Raises StoreError when the device already has one of `seqs` stored.
+
+        Only segments whose max_seq reaches the lowest new seq can hold one; the sequencer
+        sends seqs above every stored one, so this is usually one empty index probe."""
+        low, high = min(seqs), max(seqs)
+        rows = self._execute(
+            conn,
+            f"SELECT {SEGMENT_COLUMNS}, min_seq FROM segments"
+            " WHERE device_id = ? AND max_seq >= ? ORDER BY first_idx",
+            (device_id, low),
+        ).fetchall()
+        for row in rows:
+            if row[3] > high:
+                continue
+            for stored in readings_from_row(row):
+                seq = stored.signed.reading.seq
+                if seq in seqs:
+                    raise StoreError(
+                        f"append wrote nothing: device {did} already has sequence number"
+                        f" {seq} (index {stored.index})"
+                    )
 
     def _write_tiles(self, conn: ConnT, levels: dict[int, list[tuple[int, bytes]]]) -> None:
         if not levels:
@@ -357,14 +418,6 @@ class SqlStore(ABC, Generic[ConnT]):
         if inserts:
             self._bulk_insert(conn, TILES, inserts)
 
-    def _explain(self, pairs: Sequence[tuple[str, int]], exc: StoreError) -> str:
-        """Names the (device, seq) that made an append fail, when there is one."""
-        for device, seq in pairs:
-            existing = self.find_seq(device, seq)
-            if existing is not None:
-                return f"device {device} already has sequence number {seq} (index {existing.index})"
-        return str(exc.__cause__ or exc)
-
     def get_nodes(self, ids: Sequence[NodeId]) -> list[bytes]:
         places = []
         for node in ids:
@@ -382,17 +435,21 @@ class SqlStore(ABC, Generic[ConnT]):
         return out
 
     def leaf_data(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        out: list[tuple[int, bytes]] = []
         with self._snapshot("leaf_data") as conn:
-            readings = self._execute(
+            rows = self._execute(
                 conn,
-                f"SELECT {READING_COLUMNS} FROM readings WHERE idx >= ? AND idx < ? ORDER BY idx",
-                (start, end),
+                f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE first_idx >= ? AND first_idx < ?"
+                " ORDER BY first_idx",
+                (self._segment_start(conn, start), end),
             ).fetchall()
             alerts = self._select_alert_leaves(conn, start, end)
-        out = [
-            (row[0], codec.reading_leaf_data(reading_from_row(row), bytes(row[1])))
-            for row in readings
-        ]
+        for row in rows:
+            out.extend(
+                (r.index, reading_leaf(r.signed, r.message))
+                for r in readings_from_row(row)
+                if start <= r.index < end
+            )
         out.extend(alerts)
         out.sort(key=lambda pair: pair[0])
         return out
@@ -456,25 +513,46 @@ class SqlStore(ABC, Generic[ConnT]):
 
     # -- readings -------------------------------------------------------------------
 
+    def _segment_start(self, conn: ConnT, index: int, device_id: int | None = None) -> int:
+        """The first index of the last segment (of the device, when given) that starts at
+        or before `index`, or `index` when there is none: segments from there on hold
+        every reading at `index` or later."""
+        sql = "SELECT max(first_idx) FROM segments WHERE first_idx <= ?"
+        params: list[Any] = [index]
+        if device_id is not None:
+            sql += " AND device_id = ?"
+            params.append(device_id)
+        row = self._execute(conn, sql, params).fetchone()
+        return index if row is None or row[0] is None else int(row[0])
+
+    def _reading_at(self, conn: ConnT, index: int) -> StoredReading | None:
+        row = self._execute(
+            conn,
+            f"SELECT {SEGMENT_COLUMNS}, count FROM segments WHERE first_idx <= ?"
+            " ORDER BY first_idx DESC LIMIT 1",
+            (index,),
+        ).fetchone()
+        if row is None or index >= row[0] + row[3]:
+            return None
+        offset = index - int(row[0])
+        return readings_from_row(row, offset, offset + 1)[0]
+
     def get_reading(self, reading_id: str) -> StoredReading | None:
         if not codec.is_reading_id(reading_id):
             return None
-        with self._connection("get_reading") as conn:
+        with self._snapshot("get_reading") as conn:
             rows = self._execute(conn, self.BY_ID_SQL, (codec.id_key(reading_id),)).fetchall()
-        for row in rows:
-            stored = reading_from_row(row)
-            if stored.id == reading_id:
-                return stored
+            for (index,) in rows:
+                stored = self._reading_at(conn, int(index))
+                if stored is not None and stored.id == reading_id:
+                    return stored
         return None
 
     def get_reading_at(self, index: int) -> StoredReading | None:
         if not 0 <= index < MAX_INDEX:
             return None
         with self._connection("get_reading_at") as conn:
-            row = self._execute(
-                conn, f"SELECT {READING_COLUMNS} FROM readings WHERE idx = ?", (index,)
-            ).fetchone()
-        return None if row is None else reading_from_row(row)
+            return self._reading_at(conn, index)
 
     def find_seq(self, device: str, seq: int) -> StoredReading | None:
         if not 0 <= seq < MAX_INDEX:
@@ -483,55 +561,83 @@ class SqlStore(ABC, Generic[ConnT]):
             device_id = self._device_id(conn, device)
             if device_id is None:
                 return None
-            row = self._execute(
+            rows = self._execute(
                 conn,
-                f"SELECT {READING_COLUMNS} FROM readings WHERE device_id = ? AND seq = ?",
-                (device_id, seq),
-            ).fetchone()
-        return None if row is None else reading_from_row(row)
+                f"SELECT {SEGMENT_COLUMNS} FROM segments"
+                " WHERE device_id = ? AND min_seq <= ? AND max_seq >= ? ORDER BY first_idx",
+                (device_id, seq, seq),
+            ).fetchall()
+        for row in rows:
+            for stored in readings_from_row(row):
+                if stored.signed.reading.seq == seq:
+                    return stored
+        return None
 
     def last_seqs(self) -> dict[str, int]:
-        # One index probe per device, rather than a scan of every reading.
+        # One index probe per device, rather than a scan of every segment.
         with self._connection("last_seqs") as conn:
             rows = self._execute(
                 conn,
-                "SELECT did, (SELECT max(seq) FROM readings WHERE device_id = devices.id)"
+                "SELECT did, (SELECT max(max_seq) FROM segments WHERE device_id = devices.id)"
                 " FROM devices",
             ).fetchall()
         return {did: int(seq) for did, seq in rows if seq is not None}
 
-    def _select_readings(
-        self, conn: ConnT, where: list[str], params: list[Any], order: str, limit: int
-    ) -> list[Any]:
-        return self._execute(
-            conn,
-            f"SELECT {READING_COLUMNS} FROM readings WHERE {' AND '.join(where)}"
-            f" ORDER BY idx {order} LIMIT ?",
-            [*params, limit],
-        ).fetchall()
+    def _scan(
+        self, what: str, where: list[str], params: list[Any], bound: int, descending: bool
+    ) -> Iterator[list[Any]]:
+        """Chunks of segment rows (SEGMENT_COLUMNS) matching `where`, by first_idx from
+        `bound` up (ascending) or down (descending), bound included. The chunks start
+        small and grow, since a caller usually wants few readings."""
+        size = 2
+        while True:
+            op, order = ("<=", "DESC") if descending else (">=", "ASC")
+            with self._connection(what) as conn:
+                rows = self._execute(
+                    conn,
+                    f"SELECT {SEGMENT_COLUMNS} FROM segments"
+                    f" WHERE {' AND '.join([f'first_idx {op} ?', *where])}"
+                    f" ORDER BY first_idx {order} LIMIT ?",
+                    [bound, *params, size],
+                ).fetchall()
+            if rows:
+                yield rows
+            if len(rows) < size:
+                return
+            bound = int(rows[-1][0]) + (-1 if descending else 1)
+            size = min(size * 2, SCAN_CHUNK)
 
     def query_readings(self, query: ReadingQuery) -> Page[StoredReading]:
         plan = codec.plan_query(query)
-        where = ["idx > ?"]
-        params: list[Any] = [plan.after]
+        where: list[str] = []
+        params: list[Any] = []
         with self._connection("query_readings") as conn:
+            device_id = None
             if plan.device is not None:
                 device_id = self._device_id(conn, plan.device)
                 if device_id is None:
                     return Page([], None)
                 where.append("device_id = ?")
                 params.append(device_id)
-            for condition, value in (
-                (self.NAME_MATCH_SQL, plan.pattern),
-                ("first_time >= ?", plan.since),
-                ("first_time < ?", plan.until),
-            ):
-                if value is not None:
-                    where.append(condition)
-                    params.append(value)
-            rows = self._select_readings(conn, where, params, "ASC", plan.limit + 1)
-        items, cursor = page_of(rows, plan.limit)
-        return Page([reading_from_row(row) for row in items], cursor)
+            start = self._segment_start(conn, plan.after + 1, device_id)
+        # Coarse filters on the segment rows; each reading is checked exactly below.
+        for condition, value in (
+            (self.NAME_MATCH_SQL, plan.pattern),
+            ("max_time >= ?", plan.since),
+            ("min_time < ?", plan.until),
+        ):
+            if value is not None:
+                where.append(condition)
+                params.append(value)
+        items: list[StoredReading] = []
+        for rows in self._scan("query_readings", where, params, start, descending=False):
+            for row in rows:
+                items.extend(r for r in readings_from_row(row) if codec.plan_matches(plan, r))
+            if len(items) > plan.limit:
+                break
+        more = len(items) > plan.limit
+        items = items[: plan.limit]
+        return Page(items, codec.encode_cursor(items[-1].index) if more else None)
 
     def iter_readings(self) -> Iterator[StoredReading]:
         # Chunks by index, so no connection is held while the caller works on a chunk;
@@ -542,11 +648,12 @@ class SqlStore(ABC, Generic[ConnT]):
             with self._connection("iter_readings") as conn:
                 rows = self._execute(
                     conn,
-                    f"SELECT {READING_COLUMNS} FROM readings WHERE idx >= ? AND idx < ?"
-                    " ORDER BY idx",
+                    f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE first_idx >= ?"
+                    " AND first_idx < ? ORDER BY first_idx",
                     (start, min(start + ITER_CHUNK, end)),
                 ).fetchall()
-            yield from (reading_from_row(row) for row in rows)
+            for row in rows:
+                yield from readings_from_row(row)
             start += ITER_CHUNK
 
     def recent_readings(
@@ -558,13 +665,21 @@ class SqlStore(ABC, Generic[ConnT]):
             device_id = self._device_id(conn, device)
             if device_id is None:
                 return []
-            where = ["device_id = ?"]
-            params: list[Any] = [device_id]
-            if plan.pattern is not None:
-                where.append(self.NAME_MATCH_SQL)
-                params.append(plan.pattern)
-            rows = self._select_readings(conn, where, params, "DESC", limit)
-        return [reading_from_row(row) for row in reversed(rows)]
+        where = ["device_id = ?"]
+        params: list[Any] = [device_id]
+        if plan.pattern is not None:
+            where.append(self.NAME_MATCH_SQL)
+            params.append(plan.pattern)
+        out: list[StoredReading] = []
+        for rows in self._scan("recent_readings", where, params, MAX_INDEX - 1, descending=True):
+            for row in rows:
+                found = [r for r in readings_from_row(row) if codec.plan_matches(plan, r)]
+                out.extend(reversed(found))
+            if len(out) >= limit:
+                break
+        out = out[:limit]
+        out.reverse()
+        return out
 
     def count_readings(self, device: str) -> int:
         with self._connection("count_readings") as conn:
@@ -572,9 +687,37 @@ class SqlStore(ABC, Generic[ConnT]):
             if device_id is None:
                 return 0
             row = self._execute(
-                conn, "SELECT count(*) FROM readings WHERE device_id = ?", (device_id,)
+                conn, "SELECT sum(count) FROM segments WHERE device_id = ?", (device_id,)
             ).fetchone()
-        return 0 if row is None else int(row[0])
+        return 0 if row is None or row[0] is None else int(row[0])
+
+    def _convert_legacy_readings(self) -> None:
+        """Moves every row of the legacy readings table into one-reading segments, a
+        chunk per transaction, then drops the table. A conversion cut short resumes at
+        the next open; reads see only segments."""
+        with self._connection("convert readings") as conn:
+            if self._execute(conn, self.LEGACY_READINGS_SQL).fetchone() is None:
+                return
+        while True:
+            with self._write("convert readings", log=True) as conn:
+                rows = self._execute(
+                    conn,
+                    f"SELECT {LEGACY_COLUMNS} FROM readings ORDER BY idx LIMIT ?",
+                    (CONVERT_CHUNK,),
+                ).fetchall()
+                if not rows:
+                    self._execute(conn, "DROP TABLE readings")
+                    return
+                converted = [legacy_segment(row) for row in rows]
+                self._bulk_insert(
+                    conn,
+                    SEGMENTS,
+                    [codec.segment_values(segment, device_id) for segment, device_id in converted],
+                )
+                self._bulk_insert(
+                    conn, READING_IDS, [row for s, _ in converted for row in codec.id_values(s)]
+                )
+                self._execute(conn, "DELETE FROM readings WHERE idx <= ?", (rows[-1][0],))
 
     # -- alerts ---------------------------------------------------------------------
 

@@ -11,19 +11,23 @@ import getpass
 import hashlib
 import os
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 from veriot.core.canonical import reading_id, reading_leaf, reading_message
 from veriot.core.types import (
     BatchAuth,
+    BatchSeal,
     Device,
     NodeId,
     Reading,
     Record,
     SecurityEvent,
+    Segment,
     SignedReading,
     StoredReading,
 )
+from veriot.ledger.batch import batch_tree
 from veriot.ports import AppendBatch
 
 BASE_TIME = 1_700_000_000.0
@@ -52,6 +56,19 @@ def leaf_hash(leaf: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + leaf).digest()
 
 
+def make_plain_reading(
+    device: str, seq: int, *, names: Sequence[str] = NAMES, time: float | None = None
+) -> Reading:
+    """The Reading make_reading signs: one record per name, the first at `time` (default
+    BASE_TIME + seq)."""
+    at = BASE_TIME + seq if time is None else time
+    records = tuple(
+        Record(name, value=20.0 + i + seq / 1000, time=at + i, unit=UNITS.get(name, ""))
+        for i, name in enumerate(names)
+    )
+    return Reading(device=device, seq=seq, records=records)
+
+
 def make_reading(
     device: str,
     seq: int,
@@ -66,12 +83,7 @@ def make_reading(
     """A StoredReading of `device` at log `index` with one record per name; its first
     record's time is `time` (default BASE_TIME + seq). `batch` selects a batch
     authentication (with a two-hash path) instead of an own signature."""
-    at = BASE_TIME + seq if time is None else time
-    records = tuple(
-        Record(name, value=20.0 + i + seq / 1000, time=at + i, unit=UNITS.get(name, ""))
-        for i, name in enumerate(names)
-    )
-    reading = Reading(device=device, seq=seq, records=records)
+    reading = make_plain_reading(device, seq, names=names, time=time)
     signature = hashlib.sha512(f"{device}/{seq}".encode()).digest()
     if batch:
         auth = BatchAuth(
@@ -90,8 +102,100 @@ def make_reading(
         index=index,
         signed=signed,
         leaf_hash=leaf_hash(reading_leaf(signed, message)),
-        received_at=at + 0.25 if received_at is None else received_at,
+        received_at=reading.records[0].time + 0.25 if received_at is None else received_at,
         gap=gap,
+    )
+
+
+SEGMENT_KINDS = ("signatures", "batch_auths", "sealed")
+"""The ways a Segment's readings are signed; see make_segment."""
+
+
+def make_segment(
+    device: str,
+    first_seq: int,
+    first_index: int,
+    count: int,
+    *,
+    kind: str = "signatures",
+    positions: Sequence[int] | None = None,
+    batch_size: int | None = None,
+    names: Sequence[str] = NAMES,
+    gaps: Sequence[int] = (),
+    received_at: float | None = None,
+) -> Segment:
+    """A Segment of `count` readings of `device` from log index `first_index`, signed as
+    `kind` says (one of SEGMENT_KINDS). Readings are those of make_plain_reading; the
+    i-th has seq `first_seq + i`, except in a sealed segment, where the member at batch
+    position p has seq `first_seq + p`. A sealed segment holds the members at `positions`
+    (default 0..count-1) of a batch of `batch_size` (default count) with a real batch
+    tree; `gaps` are the offsets in the segment flagged as gaps. Signatures are made up;
+    leaf hashes are the real RFC 9162 ones."""
+    sealed = kind == "sealed"
+    if kind not in SEGMENT_KINDS:
+        raise ValueError(f"kind {kind!r} is not one of {SEGMENT_KINDS}")
+    picks = list(range(count) if positions is None else positions)
+    size = batch_size or (max(picks) + 1 if sealed else count)
+    members = [make_plain_reading(device, first_seq + p, names=names) for p in range(size)]
+    signature = hashlib.sha512(f"{device}/{first_seq}/{kind}".encode()).digest()
+    seal: BatchSeal | None = None
+    signed: list[SignedReading] = []
+    if sealed:
+        leaves = [leaf_hash(reading_message(m)) for m in members]
+        root, paths = batch_tree(leaves)
+        seal = BatchSeal(root=root, signature=signature, leaves=tuple(leaves))
+        for p in picks:
+            auth = BatchAuth(root, size, p, paths[p], signature)
+            signed.append(SignedReading(members[p], batch=auth))
+    else:
+        readings = [make_plain_reading(device, first_seq + i, names=names) for i in range(count)]
+        for i, reading in enumerate(readings):
+            if kind == "batch_auths":
+                auth = BatchAuth(
+                    root=hashlib.sha256(f"root/{first_seq}".encode()).digest(),
+                    size=count + 1,
+                    index=i,
+                    path=(bytes(32), b"\xff" * 32, bytes([i]) * 32),
+                    signature=signature,
+                )
+                signed.append(SignedReading(reading, batch=auth))
+            else:
+                own = hashlib.sha512(f"{device}/{reading.seq}".encode()).digest()
+                signed.append(SignedReading(reading, signature=own))
+    messages = tuple(reading_message(s.reading) for s in signed)
+    at = BASE_TIME + first_seq + 0.25 if received_at is None else received_at
+    return Segment(
+        device=device,
+        first_index=first_index,
+        received_at=at,
+        readings=tuple(s.reading for s in signed),
+        messages=messages,
+        ids=tuple(reading_id(m) for m in messages),
+        leaf_hashes=tuple(
+            leaf_hash(reading_leaf(s, m)) for s, m in zip(signed, messages, strict=True)
+        ),
+        gaps=tuple(i in gaps for i in range(len(signed))),
+        signatures=tuple(s.signature for s in signed if s.signature is not None),
+        batch_auths=() if sealed else tuple(s.batch for s in signed if s.batch is not None),
+        seal=seal,
+        positions=tuple(picks) if sealed else (),
+    )
+
+
+def make_mixed_batch(
+    segments: Sequence[Segment] = (),
+    readings: Sequence[StoredReading] = (),
+    alerts: Sequence[tuple[int, bytes]] = (),
+    events: Sequence[SecurityEvent] = (),
+) -> AppendBatch:
+    """An AppendBatch of segments, readings and alerts with the tree nodes their leaves
+    complete. Precondition: their indices together form one contiguous range."""
+    indices = [r.index for r in readings] + [i for i, _ in alerts]
+    for segment in segments:
+        indices += [segment.first_index, segment.end_index - 1]
+    nodes = completed_nodes(min(indices), max(indices) + 1) if indices else []
+    return AppendBatch(
+        readings=readings, nodes=nodes, events=events, alerts=alerts, segments=segments
     )
 
 
@@ -175,3 +279,37 @@ def drop_schema(dsn: str, schema: str) -> None:
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def tamper_sqlite_readings(path: Path, change: Callable[[dict[int, StoredReading]], None]) -> None:
+    """Rewrites the readings of the SQLite store file at `path` behind its back, as tests
+    of audits need: `change` edits the readings (by log index) in place, and every
+    reading is written back as a one-reading segment of its `message` (when set) or its
+    canonical message. Precondition: no store has the file open for writing."""
+    import sqlite3
+
+    from veriot.ledger.segment import segment_of
+    from veriot.storage import codec
+    from veriot.storage.sqlite import SqliteStore
+
+    store = SqliteStore(path)
+    try:
+        readings = {r.index: r for r in store.iter_readings()}
+    finally:
+        store.close()
+    change(readings)
+    db = sqlite3.connect(path)
+    try:
+        device_ids = dict(db.execute("SELECT did, id FROM devices").fetchall())
+        db.execute("DELETE FROM segments")
+        db.execute("DELETE FROM reading_ids")
+        for stored in readings.values():
+            (segment,) = segment_of([stored])
+            db.execute(
+                "INSERT INTO segments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                codec.segment_values(segment, device_ids[segment.device]),
+            )
+            db.executemany("INSERT INTO reading_ids VALUES (?, ?, ?)", codec.id_values(segment))
+        db.commit()
+    finally:
+        db.close()

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from veriot.core.canonical import reading_message, reading_message_uncached
 from veriot.core.errors import InputError, StoreError
 from veriot.core.types import BatchAuth, Reading, Record, SignedReading
+from veriot.ledger.segment import segment_readings
 from veriot.storage import codec
-from veriot.storage.testing import make_reading
+from veriot.storage.testing import SEGMENT_KINDS, make_reading, make_segment
 
 
 def test_auth_blobs_round_trip() -> None:
@@ -107,3 +108,51 @@ def test_the_cached_encoder_matches_for_a_large_reading() -> None:
     records = tuple(Record(f"n{i}", i * math.pi, 1e9 + i, "Cel") for i in range(256))
     reading = Reading("did:key:z6Mk", 2**63 - 1, records)
     assert reading_message(reading) == reading_message_uncached(reading)
+
+
+# -- segments ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", SEGMENT_KINDS)
+def test_segment_bodies_round_trip(kind: str) -> None:
+    segment = make_segment("did:key:z6Mk", 3, 17, 4, kind=kind, gaps=(0, 3), received_at=9.5)
+    body = codec.encode_segment_body(segment)
+    assert codec.decode_segment(17, 9.5, body) == segment
+    part = codec.decode_segment(17, 9.5, body, 1, 3)
+    assert segment_readings(part) == segment_readings(segment)[1:3]
+
+
+def test_segment_rows_hold_the_query_columns() -> None:
+    segment = make_segment("did:key:z6Mk", 3, 17, 4, kind="sealed", names=("b", "a"))
+    first, count, device_id, lo, hi, t0, t1, names, received_at, _ = codec.segment_values(
+        segment, 5
+    )
+    assert (first, count, device_id, lo, hi) == (17, 4, 5, 3, 6)
+    assert (t0, t1) == (segment.readings[0].records[0].time, segment.readings[3].records[0].time)
+    assert names == " a b " and received_at == segment.received_at
+    assert codec.id_values(segment) == [
+        ((17 + i) >> codec.ID_EPOCH_BITS, codec.id_key(rid), 17 + i)
+        for i, rid in enumerate(segment.ids)
+    ]
+
+
+@pytest.mark.parametrize("kind", SEGMENT_KINDS)
+def test_a_corrupt_segment_body_raises_store_error(kind: str) -> None:
+    body = codec.encode_segment_body(make_segment("did:key:z6Mk", 0, 0, 3, kind=kind))
+    bad = [
+        b"",
+        body[:5],
+        body[:-1],
+        body + b"\x00",
+        b"\x02" + body[1:],  # another format
+        body[:1] + b"\x09" + body[2:],  # another auth kind
+        body[:2] + b"\x00\x00\x00\x00" + body[6:],  # no readings
+        body[:2] + b"\x00\x00\x00\x09" + body[6:],  # more readings than it holds
+    ]
+    for blob in bad:
+        with pytest.raises(StoreError):
+            codec.decode_segment(0, 0.0, blob)
+    # A message that no longer parses is caught when the segment is rebuilt.
+    mangled = body[:20] + b"\xff" + body[21:]
+    with pytest.raises(StoreError):
+        codec.decode_segment(0, 0.0, mangled)

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 
 from veriot.core.errors import StoreError
-from veriot.storage import open_store
+from veriot.storage import codec, open_store
+from veriot.storage.migrations import load_migrations
 from veriot.storage.postgres import PostgresStore
 from veriot.storage.testing import (
     drop_schema,
@@ -21,6 +22,7 @@ from veriot.storage.testing import (
     make_batch,
     make_device,
     make_reading,
+    readings_for,
 )
 
 
@@ -113,5 +115,49 @@ def test_open_store_reads_a_postgresql_url(pg: tuple[str, str], tmp_path: Path) 
         with psycopg.connect(dsn) as check:
             (count,) = check.execute(f'SELECT count(*) FROM "{schema}".devices').fetchone() or (0,)
         assert count == 1
+    finally:
+        store.close()
+
+
+def test_readings_of_a_legacy_database_are_found_after_the_upgrade(
+    pg: tuple[str, str],
+) -> None:
+    dsn, schema = pg
+    devices = [make_device(1), make_device(2)]
+    readings = readings_for([d.did for d in devices], 30)
+    with psycopg.connect(dsn) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'SET search_path TO "{schema}"')
+        conn.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+            " name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        for migration in load_migrations("veriot.storage.postgres")[:2]:
+            conn.execute(migration.sql.encode())
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (%s, %s, 0)",
+                (migration.version, migration.name),
+            )
+        ids = {}
+        for device in devices:
+            row = conn.execute(
+                "INSERT INTO devices (did, public_key, name, type, registered_at)"
+                " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                (device.did, device.public_key, device.name, device.type, device.registered_at),
+            ).fetchone()
+            assert row is not None
+            ids[device.did] = row[0]
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO readings VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [codec.reading_values(r, ids[r.signed.reading.device]) for r in readings],
+            )
+    store = PostgresStore(dsn, schema=schema)
+    try:
+        assert store.applied_migrations == [3]
+        assert store.log_size() == 60
+        assert list(store.iter_readings()) == readings
+        assert all(store.get_reading(r.id) == r for r in readings)
+        assert store.last_seqs() == {devices[0].did: 29, devices[1].did: 29}
     finally:
         store.close()

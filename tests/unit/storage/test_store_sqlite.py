@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 
 from veriot.core.errors import StoreError
+from veriot.core.types import Device, StoredReading
+from veriot.ports import AppendBatch
+from veriot.storage import codec, sql
 from veriot.storage.migrations import load_migrations
 from veriot.storage.sqlite import SqliteStore
 from veriot.storage.sqlite.pool import connect
 from veriot.storage.sqlite.store import split_statements
-from veriot.storage.testing import make_batch, make_device, make_reading
+from veriot.storage.testing import make_batch, make_device, make_reading, readings_for
 
 
 def test_every_connection_is_durable_with_foreign_keys(tmp_path: Path) -> None:
@@ -46,11 +49,11 @@ def test_every_connection_is_durable_with_foreign_keys(tmp_path: Path) -> None:
         store.close()
 
 
-def test_a_reading_must_reference_a_device_row(tmp_path: Path) -> None:
+def test_a_segment_must_reference_a_device_row(tmp_path: Path) -> None:
     SqliteStore(tmp_path / "v.db").close()
     conn = connect(tmp_path / "v.db")
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
-        conn.execute("INSERT INTO readings VALUES (0, 0, 42, 0, x'00', x'00', x'00', 0, 0, ' ', 0)")
+        conn.execute("INSERT INTO segments VALUES (0, 1, 42, 0, 0, 0, 0, ' ', 0, x'00')")
     conn.close()
 
 
@@ -89,7 +92,7 @@ def test_a_committed_append_is_in_the_file_for_another_connection(tmp_path: Path
     store.append(make_batch([make_reading(device.did, 0, 0)]))
     # Another process would open its own connection: it sees the commit at once.
     other = sqlite3.connect(tmp_path / "v.db")
-    assert other.execute("SELECT count(*) FROM readings").fetchone() == (1,)
+    assert other.execute("SELECT count(*) FROM reading_ids").fetchone() == (1,)
     other.close()
     store.close()
 
@@ -107,3 +110,64 @@ END;
     assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
     with pytest.raises(StoreError):
         list(split_statements("CREATE TABLE t (x INTEGER)"))
+
+
+def legacy_database(path: Path, readings: list[StoredReading], devices: list[Device]) -> None:
+    """A database as veriot left it before segments: migrations 1 and 2 only, one
+    readings row per reading."""
+    conn = connect(path)
+    conn.execute(
+        "CREATE TABLE schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    for migration in load_migrations("veriot.storage.sqlite")[:2]:
+        for statement in split_statements(migration.sql):
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO schema_migrations VALUES (?, ?, 0)", (migration.version, migration.name)
+        )
+    for n, device in enumerate(devices, 1):
+        conn.execute(
+            "INSERT INTO devices (id, did, public_key, name, type, registered_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (n, device.did, device.public_key, device.name, device.type, device.registered_at),
+        )
+    ids = {device.did: n for n, device in enumerate(devices, 1)}
+    conn.executemany(
+        "INSERT INTO readings (idx, id_key, device_id, seq, message, auth, leaf_hash,"
+        " received_at, first_time, names, gap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [codec.reading_values(r, ids[r.signed.reading.device]) for r in readings],
+    )
+    conn.commit()
+    conn.close()
+
+
+def test_readings_of_a_legacy_database_are_found_after_the_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    devices = [make_device(1), make_device(2)]
+    readings = readings_for([d.did for d in devices], 60)
+    readings += [make_reading(devices[0].did, 60, 120, batch=True, gap=True)]
+    legacy_database(tmp_path / "v.db", readings, devices)
+    monkeypatch.setattr(sql, "CONVERT_CHUNK", 50)  # several transactions
+    store = SqliteStore(tmp_path / "v.db")
+    try:
+        assert store.applied_migrations == [3]
+        assert store.log_size() == 121
+        assert list(store.iter_readings()) == readings
+        for stored in readings:
+            assert store.get_reading(stored.id) == stored
+            assert store.get_reading_at(stored.index) == stored
+            device, seq = stored.signed.reading.device, stored.signed.reading.seq
+            assert store.find_seq(device, seq) == stored
+        assert store.last_seqs() == {devices[0].did: 60, devices[1].did: 59}
+        with pytest.raises(StoreError, match="sequence number 60"):
+            store.append(AppendBatch(readings=[make_reading(devices[0].did, 60, 121)]))
+        store.append(AppendBatch(readings=[make_reading(devices[0].did, 61, 121)]))
+        assert store.log_size() == 122
+    finally:
+        store.close()
+    conn = connect(tmp_path / "v.db")
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    assert "readings" not in tables

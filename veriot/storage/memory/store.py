@@ -25,6 +25,7 @@ from veriot.core.types import (
     SecurityEventKind,
     StoredReading,
 )
+from veriot.ledger.segment import segment_readings
 from veriot.ports import AlertQuery, AppendBatch
 from veriot.storage import alerts as alert_index
 from veriot.storage import codec, tiles
@@ -103,8 +104,8 @@ class MemoryStore:
     def append(self, batch: AppendBatch) -> None:
         with self._lock:
             self._check_open()
-            levels = self._validate(batch)
-            for stored in batch.readings:
+            readings, levels = self._validate(batch)
+            for stored in readings:
                 reading = stored.signed.reading
                 self._readings[stored.index] = stored
                 self._by_id[stored.id] = stored.index
@@ -120,16 +121,25 @@ class MemoryStore:
             for level, entries in levels.items():
                 self._levels.setdefault(level, []).extend(value for _, value in entries)
             self._events.extend(batch.events)
-            self._size += len(batch.readings) + len(batch.alerts)
+            self._size += len(readings) + len(batch.alerts)
 
-    def _validate(self, batch: AppendBatch) -> dict[int, list[tuple[int, bytes]]]:
+    def _validate(
+        self, batch: AppendBatch
+    ) -> tuple[list[StoredReading], dict[int, list[tuple[int, bytes]]]]:
         """Every check the SQL stores make, before anything is written; returns the
-        batch's nodes by level."""
-        indices = [r.index for r in batch.readings] + [i for i, _ in batch.alerts]
+        batch's readings (its segments' included, with their messages) and its nodes by
+        level."""
+        readings = list(batch.readings)
+        for segment in batch.segments:
+            try:
+                readings.extend(segment_readings(segment))
+            except InputError as exc:
+                raise StoreError(f"append wrote nothing: {exc}") from exc
+        indices = [r.index for r in readings] + [i for i, _ in batch.alerts]
         codec.check_batch_indices(self._size, indices)
-        pairs = [(r.signed.reading.device, r.signed.reading.seq) for r in batch.readings]
+        pairs = [(r.signed.reading.device, r.signed.reading.seq) for r in readings]
         codec.check_batch_seqs(pairs)
-        for stored, (device, seq) in zip(batch.readings, pairs, strict=True):
+        for stored, (device, seq) in zip(readings, pairs, strict=True):
             if device not in self._devices:
                 raise StoreError(f"reading {stored.index} is from unregistered device {device}")
             existing = self._by_seq.get((device, seq))
@@ -147,7 +157,7 @@ class MemoryStore:
             raise StoreError(f"append wrote nothing: {exc}") from exc
         for level, entries in levels.items():
             tiles.check_level(level, len(self._levels.get(level, ())), entries)
-        return levels
+        return readings, levels
 
     def get_nodes(self, ids: Sequence[NodeId]) -> list[bytes]:
         with self._lock:

@@ -18,27 +18,27 @@ from psycopg import errors as pgerrors
 from veriot.storage import tiles
 from veriot.storage.migrations import check_newest, load_migrations
 from veriot.storage.postgres.pool import ConnectionPool, check_schema
-from veriot.storage.sql import ALERTS, READING_COLUMNS, READINGS, TILES, Rows, SqlStore, Table
+from veriot.storage.sql import ALERTS, READING_IDS, SEGMENTS, TILES, Rows, SqlStore, Table
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 # COPY in binary needs each column's type; the lists follow the tables' column orders.
 _COPY_TYPES: dict[str, list[str]] = {
-    READINGS.name: [
-        "int8", "int8", "int4", "int8", "bytea", "bytea", "bytea", "float8", "float8", "text",
-        "bool",
+    SEGMENTS.name: [
+        "int8", "int4", "int4", "int8", "int8", "float8", "float8", "text", "float8", "bytea",
     ],
+    READING_IDS.name: ["int8", "int8", "int8"],
     ALERTS.name: ["int8", "bytea", "text", "text", "float8", "float8"],
     TILES.name: ["int8", "bytea"],
 }  # fmt: skip
 _COPY_SQL = {
     table.name: f"COPY {table.name} ({', '.join(table.columns)}) FROM STDIN (FORMAT BINARY)"
-    for table in (READINGS, ALERTS, TILES)
+    for table in (SEGMENTS, READING_IDS, ALERTS, TILES)
 }
 # One probe of the id index per epoch of log indices (see codec.ID_EPOCH_BITS).
 _BY_ID = (
-    f"SELECT {READING_COLUMNS} FROM readings WHERE id_key = ? AND (idx >> 14) = ANY(ARRAY("
-    "SELECT generate_series(0, coalesce((SELECT max(idx) FROM readings), 0) >> 14)))"
+    "SELECT idx FROM reading_ids WHERE id_key = ? AND epoch = ANY(ARRAY("
+    "SELECT generate_series(0, coalesce((SELECT max(epoch) FROM reading_ids), 0))))"
 )
 
 # Arbitrary constants naming veriot's advisory locks (pg_advisory_xact_lock takes a bigint).
@@ -87,12 +87,14 @@ class PostgresStore(SqlStore[Conn]):
     A call whose connection breaks raises StoreError; the next call reconnects.
     """
 
+    # Segments never overlap, so the one that starts last ends last.
     LOG_SIZE_SQL = (
-        "SELECT greatest(coalesce((SELECT max(idx) FROM readings), -1),"
-        " coalesce((SELECT max(idx) FROM alerts), -1)) + 1"
+        "SELECT greatest(coalesce((SELECT first_idx + count FROM segments"
+        " ORDER BY first_idx DESC LIMIT 1), 0), coalesce((SELECT max(idx) FROM alerts), -1) + 1)"
     )
     BY_ID_SQL = _BY_ID
     NAME_MATCH_SQL = "strpos(names, ?) > 0"
+    LEGACY_READINGS_SQL = "SELECT 1 WHERE to_regclass('readings') IS NOT NULL"
     UNIQUE_VIOLATION = pgerrors.UniqueViolation
 
     def __init__(

@@ -23,9 +23,8 @@ from veriot.storage.sqlite.pool import ConnectionPool
 # One probe of the id index per epoch of log indices (see codec.ID_EPOCH_BITS).
 _BY_ID = (
     "WITH RECURSIVE epochs (e) AS (SELECT 0 UNION ALL SELECT e + 1 FROM epochs"
-    " WHERE e < (SELECT max(idx) FROM readings) >> 14)"
-    " SELECT r.idx, r.message, r.auth, r.leaf_hash, r.received_at, r.gap"
-    " FROM epochs JOIN readings AS r ON (r.idx >> 14) = epochs.e AND r.id_key = ?"
+    " WHERE e < (SELECT max(epoch) FROM reading_ids))"
+    " SELECT r.idx FROM epochs JOIN reading_ids AS r ON r.epoch = epochs.e AND r.id_key = ?"
 )
 _IN_CHUNK = 500
 
@@ -82,12 +81,14 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     Safe to share between threads: one writer at a time, any number of readers.
     """
 
+    # Segments never overlap, so the one that starts last ends last.
     LOG_SIZE_SQL = (
-        "SELECT max(coalesce((SELECT max(idx) FROM readings), -1),"
-        " coalesce((SELECT max(idx) FROM alerts), -1)) + 1"
+        "SELECT max(coalesce((SELECT first_idx + count FROM segments"
+        " ORDER BY first_idx DESC LIMIT 1), 0), coalesce((SELECT max(idx) FROM alerts), -1) + 1)"
     )
     BY_ID_SQL = _BY_ID
     NAME_MATCH_SQL = "instr(names, ?) > 0"
+    LEGACY_READINGS_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'readings'"
     UNIQUE_VIOLATION = sqlite3.IntegrityError
 
     def __init__(self, path: Path) -> None:

@@ -1,0 +1,206 @@
+"""Segments <-> stored readings: a Segment is the columnar form of accepted readings of
+one device at consecutive log indices (see `veriot.core.types.Segment`).
+
+`segment_readings` rebuilds each StoredReading a segment stands for, deriving the batch
+paths of sealed members once per segment; `segment_of` cuts StoredReadings into segments,
+so that producers which hand over readings one by one share the segment store path.
+Pure code: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from veriot.core.canonical import reading_message
+from veriot.core.errors import InputError
+from veriot.core.types import (
+    BatchAuth,
+    Segment,
+    StoredReading,
+    build_batch_auth,
+    build_signed,
+    build_stored,
+)
+from veriot.ledger.batch import batch_tree
+from veriot.ledger.hashing import HASH_SIZE
+
+__all__ = ["check_segment", "segment_of", "segment_readings"]
+
+
+def check_segment(segment: Segment) -> None:
+    """Raises InputError unless `segment` is consistent: at least one reading, every
+    per-reading column of the same length, readings of `segment.device` only, exactly one
+    kind of authentication, and (for a sealed segment) 32-byte seal leaves with every
+    position inside the batch."""
+    n = len(segment.messages)
+    if n == 0:
+        raise InputError(f"segment at index {segment.first_index} holds no readings")
+    lengths = {
+        "readings": len(segment.readings),
+        "ids": len(segment.ids),
+        "leaf_hashes": len(segment.leaf_hashes),
+        "gaps": len(segment.gaps),
+    }
+    for name, got in lengths.items():
+        if got != n:
+            raise InputError(
+                f"segment at index {segment.first_index} has {got} {name}; want {n} (one per"
+                " message)"
+            )
+    device = segment.device
+    for reading in segment.readings:
+        if reading.device != device:
+            raise InputError(
+                f"segment of device {device} at index {segment.first_index} holds a reading"
+                f" of {reading.device}"
+            )
+    kinds = [
+        name
+        for name, present in (
+            ("signatures", bool(segment.signatures)),
+            ("batch_auths", bool(segment.batch_auths)),
+            ("seal", segment.seal is not None),
+        )
+        if present
+    ]
+    if len(kinds) != 1:
+        raise InputError(
+            f"segment at index {segment.first_index} must have exactly one of signatures,"
+            f" batch_auths and seal; got {', '.join(kinds) or 'none'}"
+        )
+    seal = segment.seal
+    if seal is None:
+        if segment.positions:
+            raise InputError(f"segment at index {segment.first_index} has positions but no seal")
+        auths = len(segment.signatures) or len(segment.batch_auths)
+        if auths != n:
+            raise InputError(
+                f"segment at index {segment.first_index} has {auths} {kinds[0]}; want {n}"
+            )
+        return
+    if len(segment.positions) != n:
+        raise InputError(
+            f"segment at index {segment.first_index} has {len(segment.positions)} positions;"
+            f" want {n}"
+        )
+    if seal.size == 0 or any(len(leaf) != HASH_SIZE for leaf in seal.leaves):
+        raise InputError(
+            f"seal of segment at index {segment.first_index} needs 1 or more leaves of"
+            f" {HASH_SIZE} bytes"
+        )
+    if min(segment.positions) < 0 or max(segment.positions) >= seal.size:
+        raise InputError(
+            f"segment at index {segment.first_index} has positions"
+            f" {min(segment.positions)}..{max(segment.positions)}; want 0..{seal.size - 1}"
+        )
+
+
+def segment_auths(segment: Segment) -> tuple[BatchAuth, ...] | None:
+    """The batch authentication of each reading of a segment signed by batch (derived from
+    the seal for a sealed one), or None for readings with their own signatures.
+    Precondition: check_segment(segment) passes."""
+    if segment.batch_auths:
+        return segment.batch_auths
+    seal = segment.seal
+    if seal is None:
+        return None
+    # One pass over the batch tree gives every path; members share the root and signature.
+    _, paths = batch_tree(seal.leaves)
+    root, size, signature = seal.root, seal.size, seal.signature
+    return tuple(
+        build_batch_auth(root, size, position, paths[position], signature)
+        for position in segment.positions
+    )
+
+
+def segment_readings(segment: Segment) -> list[StoredReading]:
+    """The StoredReadings a segment stands for, in log index order (messages included).
+    Raises InputError for an inconsistent segment (see check_segment)."""
+    check_segment(segment)
+    auths = segment_auths(segment)
+    first, received_at = segment.first_index, segment.received_at
+    out: list[StoredReading] = []
+    add = out.append
+    if auths is None:
+        for i, (reading, signature) in enumerate(
+            zip(segment.readings, segment.signatures, strict=True)
+        ):
+            add(
+                build_stored(
+                    segment.ids[i],
+                    first + i,
+                    build_signed(reading, signature, None),
+                    segment.leaf_hashes[i],
+                    received_at,
+                    segment.gaps[i],
+                    segment.messages[i],
+                )
+            )
+        return out
+    for i, (reading, auth) in enumerate(zip(segment.readings, auths, strict=True)):
+        add(
+            build_stored(
+                segment.ids[i],
+                first + i,
+                build_signed(reading, None, auth),
+                segment.leaf_hashes[i],
+                received_at,
+                segment.gaps[i],
+                segment.messages[i],
+            )
+        )
+    return out
+
+
+def _kind(stored: StoredReading) -> int:
+    """0 for an own signature, 1 for a batch authentication. Raises InputError unless the
+    reading has exactly one of them."""
+    signed = stored.signed
+    if (signed.signature is None) == (signed.batch is None):
+        raise InputError(
+            f"reading at index {stored.index} needs exactly one of a signature and a batch"
+        )
+    return 0 if signed.batch is None else 1
+
+
+def segment_of(readings: Sequence[StoredReading]) -> list[Segment]:
+    """The readings cut into segments: runs, in log index order, of readings of one device
+    at consecutive indices with the same kind of authentication and the same receive time.
+    Batch-signed readings become `batch_auths` segments (their batch's other leaves are
+    not known here). Raises InputError for a reading with no canonical encoding or without
+    exactly one kind of authentication."""
+    ordered = sorted(readings, key=lambda r: r.index)
+    out: list[Segment] = []
+    start = 0
+    for end in range(1, len(ordered) + 1):
+        if end < len(ordered):
+            prev, cur = ordered[end - 1], ordered[end]
+            if (
+                cur.index == prev.index + 1
+                and cur.signed.reading.device == prev.signed.reading.device
+                and cur.received_at == prev.received_at
+                and _kind(cur) == _kind(prev)
+            ):
+                continue
+        out.append(_segment(ordered[start:end]))
+        start = end
+    return out
+
+
+def _segment(run: Sequence[StoredReading]) -> Segment:
+    """One segment of a run that segment_of cut."""
+    head = run[0]
+    signed = [r.signed for r in run]
+    batch = _kind(head) == 1
+    return Segment(
+        device=head.signed.reading.device,
+        first_index=head.index,
+        received_at=head.received_at,
+        readings=tuple(s.reading for s in signed),
+        messages=tuple(r.message or reading_message(r.signed.reading) for r in run),
+        ids=tuple(r.id for r in run),
+        leaf_hashes=tuple(r.leaf_hash for r in run),
+        gaps=tuple(r.gap for r in run),
+        signatures=() if batch else tuple(s.signature or b"" for s in signed),
+        batch_auths=tuple(s.batch for s in signed if s.batch is not None) if batch else (),
+    )
