@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from veriot.chain.anchorer import Anchorer
     from veriot.chain.registry_sync import RegistrySync
     from veriot.ingest.alerts import AlertPipeline
+    from veriot.ingest.check_pool import CheckPool
     from veriot.ingest.mqtt import MqttIngest
-    from veriot.ingest.verify_pool import ProcessVerifier
 from veriot.storage import open_store
 
 API_KEY_PREFIX = "vk_"
@@ -79,7 +79,7 @@ class Node:
     anchorer: Anchorer | None = field(default=None)
     alerts: AlertPipeline | None = field(default=None)
     mqtt: MqttIngest | None = field(default=None)
-    verify_pool: ProcessVerifier | None = field(default=None)
+    check_pool: CheckPool | None = field(default=None)
 
     @cached_property
     def log_public_key(self) -> bytes:
@@ -89,11 +89,18 @@ class Node:
         """Starts every component; when one cannot start (an unreachable MQTT broker, say),
         stops those already running and raises."""
         try:
-            if self.settings.verify_processes and self.verify_pool is None:
-                from veriot.ingest.verify_pool import ProcessVerifier
+            if self.check_pool is None and self.settings.verify_processes:
+                from veriot.ingest.check_pool import CheckPool
 
-                self.verify_pool = ProcessVerifier(self.settings.verify_processes)
-                self.ingest.verifier.verify_many = self.verify_pool
+                settings = self.settings
+                self.check_pool = CheckPool(
+                    settings.verify_processes,
+                    settings.db,
+                    settings.data_dir,
+                    settings.max_clock_skew_s,
+                )
+                self.devices.listeners.append(self.check_pool.put_device)
+                self.ingest.verifier.verify_many = self.check_pool
             self.sequencer.start()
             if self.alerts is not None:
                 self.alerts.start()
@@ -118,10 +125,11 @@ class Node:
         if self.alerts is not None:
             self.alerts.stop()  # its last alerts reach the log before the sequencer stops
         self.sequencer.stop()
-        if self.verify_pool is not None:
+        if self.check_pool is not None:
+            self.devices.listeners.remove(self.check_pool.put_device)
             self.ingest.verifier.verify_many = verify_signatures
-            self.verify_pool.close()
-            self.verify_pool = None
+            self.check_pool.close()
+            self.check_pool = None
         if self.registry is not None:
             self.registry.stop()
         if self.anchorer is not None:

@@ -37,9 +37,9 @@ class Settings(BaseSettings):
     verify_threads: int = Field(default=0, ge=0)
     """Signature verification threads; 0 means one per CPU core."""
     verify_processes: int = Field(default=0, ge=0)
-    """Worker processes that verify the readings' own signatures (see
-    veriot/ingest/verify_pool.py); 0 verifies on the threads above. `veriot serve`
-    starts one per CPU core unless told otherwise."""
+    """Worker processes that decode and check request bodies, signatures included (see
+    veriot/ingest/check_pool.py); 0 checks on the threads above. `veriot serve` starts
+    one per CPU core unless told otherwise. Not with the "memory:" store."""
 
     @property
     def sqlite_path(self) -> Path:

@@ -12,7 +12,9 @@ from veriot.bootstrap import Node
 from veriot.core.types import ApiKey
 
 
-def get_node(request: Request) -> Node:
+async def get_node(request: Request) -> Node:
+    # async, so FastAPI resolves it on the event loop rather than on a worker thread
+    # (a thread hop per request, on the ingest path)
     node: Node = request.app.state.node
     return node
 

@@ -12,8 +12,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from veriot.cli.common import CliError, add_data_option, settings_from, tune_gc_for_service
+from veriot.cli.common import CliError, add_data_option, settings_from
 from veriot.ingest.mqtt_link import DEFAULT_SESSION_EXPIRY_S
+from veriot.ingest.service import tune_gc_for_service
 
 CONNECT_WAIT_S = 30.0
 REFRESH_DEVICES_S = 10.0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 from pathlib import Path
 
@@ -81,17 +80,3 @@ def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
 def open_local_node(args: argparse.Namespace) -> Node:
     """A node on the data directory, for offline commands (no server needed)."""
     return open_node(settings_from(args))
-
-
-def tune_gc_for_service() -> None:
-    """Sets the cyclic garbage collector for a long-running ingest process.
-
-    Ingest allocates several short-lived, acyclic objects per reading, and the default
-    gen-0 threshold (700 allocations) runs a collection every few readings, each walking
-    the young objects of every request in flight. What start-up built lives for the whole
-    run, so it is frozen out of collections, and gen 0 is collected every 50,000
-    allocations instead (bench/ingest.py measures the difference).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)

@@ -6,8 +6,9 @@ import argparse
 import os
 from typing import Any
 
-from veriot.cli.common import add_server_options, settings_from, tune_gc_for_service
+from veriot.cli.common import add_server_options, settings_from
 from veriot.config import DEFAULT_PORT
+from veriot.ingest.service import tune_gc_for_service
 
 
 def register(sub: Any) -> None:
@@ -47,7 +48,8 @@ def register(sub: Any) -> None:
         dest="verify_processes",
         type=int,
         default=None,
-        help="worker processes verifying signatures (default: one per CPU core; 0: threads)",
+        help="worker processes that decode and check request bodies, signatures included "
+        "(default: one per CPU core; 0: threads of the service process)",
     )
     p.set_defaults(func=run)
 

@@ -21,13 +21,20 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 
 from veriot.ai.alerts import Alert, AlertEngine, alert_leaf, parse_alert_leaf
 from veriot.ai.trust import is_plausible
 from veriot.core.errors import InputError, VeriotError
-from veriot.core.types import Device, SecurityEvent, SecurityEventKind, StoredReading
+from veriot.core.types import (
+    Device,
+    Reading,
+    SecurityEvent,
+    SecurityEventKind,
+    Segment,
+    StoredReading,
+)
 from veriot.ingest.sequencer import Sequencer
 from veriot.ingest.verdict import Verdict
 from veriot.ports import Clock, Store
@@ -41,7 +48,7 @@ STOP_TIMEOUT_S = 30.0
 AlertSubscriber = Callable[[Sequence[tuple[int, Alert]]], None]
 """Called on the worker thread with each commit's (log index, alert); must be quick."""
 
-_Commit = tuple[Sequence[StoredReading], Sequence[tuple[int, bytes]]]
+_Commit = tuple[Sequence[Segment], Sequence[tuple[int, bytes]]]
 
 
 class _Flush:
@@ -87,12 +94,10 @@ class AlertPipeline:
 
     # -- the sequencer's side ----------------------------------------------------------
 
-    def on_appended(
-        self, readings: Sequence[StoredReading], alerts: Sequence[tuple[int, bytes]]
-    ) -> None:
+    def on_appended(self, segments: Sequence[Segment], alerts: Sequence[tuple[int, bytes]]) -> None:
         """The sequencer's hook: queues the commit and returns at once."""
         if not self._stopping:
-            self._queue.put((readings, alerts))
+            self._queue.put((segments, alerts))
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -177,14 +182,21 @@ class AlertPipeline:
                 self._wait_pending()
                 item.done.set()
                 continue
-            readings, alerts = item
+            segments, alerts = item
             try:
                 if alerts:
                     self._publish(alerts)
-                if readings:
-                    self._score(readings, emit=True)
+                if segments:
+                    self._score(
+                        (
+                            (segment.first_index + i, reading)
+                            for segment in segments
+                            for i, reading in enumerate(segment.readings)
+                        ),
+                        emit=True,
+                    )
             except Exception:
-                log.exception("scoring a commit of %d readings failed", len(readings))
+                log.exception("scoring a commit of %d segments failed", len(segments))
 
     def _wait_pending(self) -> None:
         if self._pending is not None:
@@ -202,18 +214,18 @@ class AlertPipeline:
             recent = self._store.recent_readings(device.did, self._warm_readings)
             history.extend(r for r in recent if r.index < self._start_size)
         history.sort(key=lambda r: r.index)
-        self._score(history, emit=False)
+        self._score(((r.index, r.signed.reading) for r in history), emit=False)
         log.info("alert detectors warmed on %d readings", len(history))
 
-    def _score(self, readings: Sequence[StoredReading], emit: bool) -> None:
+    def _score(self, readings: Iterable[tuple[int, Reading]], emit: bool) -> None:
+        """Feeds each (log index, reading) to the engine, in log order."""
         engine = self.engine
         leaves: list[bytes] = []
         events: list[SecurityEvent] = []
         types: dict[str, str] = {}
         now = self._clock.now()
         scored = 0
-        for stored in readings:
-            reading = stored.signed.reading
+        for index, reading in readings:
             device = reading.device
             kind = types.get(device)
             if kind is None:
@@ -228,14 +240,12 @@ class AlertPipeline:
                             now,
                             reading.seq,
                             f"{record.name} = {record.value!r} {record.unit} is outside what "
-                            f"the unit allows (log index {stored.index})",
+                            f"the unit allows (log index {index})",
                         )
                     )
                     continue
                 scored += 1
-                alert = engine.feed(
-                    device, kind, record.name, record.time, record.value, stored.index
-                )
+                alert = engine.feed(device, kind, record.name, record.time, record.value, index)
                 if alert is not None and emit:
                     try:
                         leaves.append(alert_leaf(alert))

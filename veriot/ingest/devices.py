@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from veriot.core.types import Device
 from veriot.ports import DeviceStore
@@ -20,6 +21,8 @@ class DeviceCache:
         self._lock = threading.Lock()
         self._devices: dict[str, Device] = {}
         self._missed: dict[str, float] = {}
+        self.listeners: list[Callable[[Device], None]] = []
+        """Called with each device put into the cache (check processes keep theirs in step)."""
         self.refresh()
 
     def refresh(self) -> None:
@@ -33,6 +36,8 @@ class DeviceCache:
         with self._lock:
             self._devices[device.did] = device
             self._missed.pop(device.did, None)
+        for listener in self.listeners:
+            listener(device)
 
     def get(self, did: str) -> Device | None:
         device = self._devices.get(did)

@@ -125,10 +125,12 @@ def decode_forward(payload: bytes) -> tuple[str, bytes | None, CheckResult]:
                 leaf = canonical.reading_leaf(signed, message)
                 result.items.append(
                     Checked(
-                        signed=signed,
-                        id=canonical.reading_id(message),
-                        leaf_hash=leaf_hash(leaf),
-                        message=message,
+                        signed.reading,
+                        canonical.reading_id(message),
+                        leaf_hash(leaf),
+                        message,
+                        signature=signed.signature,
+                        batch=signed.batch,
                     )
                 )
             else:

@@ -26,7 +26,7 @@ from veriot.core.errors import DecodeError
 from veriot.core.types import SecurityEvent, SignedReading
 from veriot.core.wire import CompactBatch, decode_reading, decode_request
 from veriot.ingest.mqtt_link import MqttLink
-from veriot.ingest.verdict import Reason, Verdict, rejected
+from veriot.ingest.verdict import Reason, Verdict, encode_verdicts, rejected
 from veriot.ingest.verify import Checked, CheckResult, Verifier
 
 log = logging.getLogger(__name__)
@@ -114,18 +114,9 @@ def malformed(exc: Exception) -> list[Verdict]:
     return [rejected(Reason.MALFORMED, str(exc))]
 
 
-_encoder = msgspec.json.Encoder()
-
-
 def encode_acks(verdicts: Sequence[Verdict]) -> bytes:
-    accepted = sum(1 for v in verdicts if v.accepted)
-    return _encoder.encode(
-        {
-            "results": [v.to_json() for v in verdicts],
-            "accepted": accepted,
-            "rejected": len(verdicts) - accepted,
-        }
-    )
+    """The ack payload: the same JSON as the HTTP answer to a batch of readings."""
+    return encode_verdicts(verdicts)
 
 
 def verdict_from_json(doc: dict[str, object]) -> Verdict:

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 
 from veriot.core.errors import VeriotError
 from veriot.core.types import (
+    BatchAuth,
+    BatchSeal,
     Checkpoint,
+    Reading,
     SecurityEvent,
     SecurityEventKind,
-    StoredReading,
-    build_stored,
+    Segment,
 )
 from veriot.ingest.verdict import Reason, Verdict
 from veriot.ingest.verify import Checked
@@ -37,8 +39,9 @@ log = logging.getLogger(__name__)
 MAX_GROUP_READINGS = 20_000
 """Upper bound on readings per commit, so one commit stays short."""
 
-AppendedHook = Callable[[Sequence[StoredReading], Sequence[tuple[int, bytes]]], None]
-"""Called after each commit with the readings and the (index, leaf) alert leaves stored."""
+AppendedHook = Callable[[Sequence[Segment], Sequence[tuple[int, bytes]]], None]
+"""Called after each commit with the segments of readings and the (index, leaf) alert
+leaves stored."""
 
 
 @dataclass(slots=True)
@@ -59,7 +62,7 @@ class Sequencer:
 
     `log_seed` is the log's Ed25519 seed; `checkpoint_interval_s` how often a new signed
     checkpoint is cut when the log has grown. `on_appended` is called (on the sequencer
-    thread, after the commit) with the readings and alert leaves just stored; keep it cheap
+    thread, after the commit) with the segments and alert leaves just stored; keep it cheap
     (hand work to another thread).
     """
 
@@ -214,14 +217,14 @@ class Sequencer:
         index = self._tree.size
         seen: dict[tuple[str, int], tuple[str, int]] = {}
         last_seq: dict[str, int] = {}  # updates to apply on success
-        stored: list[StoredReading] = []
+        segments = _Segments(now)
         alerts: list[tuple[int, bytes]] = []
         events: list[SecurityEvent] = []
         leaf_hashes: list[bytes] = []
         verdicts: list[list[Verdict]] = []
         known_last = self._last_seq
         add_hash = leaf_hashes.append
-        add_stored = stored.append
+        add_reading = segments.add
         for sub in group:
             events.extend(sub.events)
             out: list[Verdict] = []
@@ -229,7 +232,7 @@ class Sequencer:
                 if isinstance(item, Verdict):
                     out.append(item)
                     continue
-                reading = item.signed.reading
+                reading = item.reading
                 device, seq = reading.device, reading.seq
                 key = (device, seq)
                 last = last_seq.get(device)
@@ -254,11 +257,7 @@ class Sequencer:
                 if last is None or seq > last:
                     last_seq[device] = seq
                 seen[key] = (item.id, index)
-                add_stored(
-                    build_stored(
-                        item.id, index, item.signed, item.leaf_hash, now, gap, item.message
-                    )
-                )
+                add_reading(item, index, gap)
                 add_hash(item.leaf_hash)
                 out.append(Verdict(True, id=item.id, index=index, gap=gap))
                 index += 1
@@ -267,13 +266,14 @@ class Sequencer:
                 add_hash(leaf_hash(leaf))
                 index += 1
             verdicts.append(out)
+        stored = segments.finish()
         try:
             nodes = self._tree.append_leaf_hashes(leaf_hashes) if leaf_hashes else []
             self._store.append(
-                AppendBatch(readings=stored, nodes=nodes, events=events, alerts=alerts)
+                AppendBatch(segments=stored, nodes=nodes, events=events, alerts=alerts)
             )
         except Exception as exc:  # the store failed: nothing of this group is kept
-            log.exception("append failed; rejecting %d readings", len(stored))
+            log.exception("append failed; rejecting %d readings", sum(map(len, stored)))
             self._tree = LogTree.restore(self._store.log_size(), self._store.get_nodes)
             detail = f"the store could not record the reading: {exc}"
             for sub, out in zip(group, verdicts, strict=True):
@@ -305,13 +305,111 @@ class Sequencer:
         return None if existing is None else (existing.id, existing.index)
 
 
+class _Segments:
+    """Gathers the accepted readings of one commit into Segments: a run of readings of
+    one device, signed the same way (each on its own, each with its batch path, or all
+    members of one compact batch), at consecutive log indices becomes one segment.
+    Precondition: `add` is called in log index order with no index skipped."""
+
+    __slots__ = ("_done", "_key", "_now", "_open")
+
+    def __init__(self, now: float) -> None:
+        self._now = now
+        self._done: list[Segment] = []
+        self._key: tuple[str, int, object] | None = None
+        self._open: _OpenSegment | None = None
+
+    def add(self, item: Checked, index: int, gap: bool) -> None:
+        device = item.reading.device
+        if item.seal is not None:
+            key: tuple[str, int, object] = (device, _SEALED, item.seal)
+        elif item.batch is not None:
+            key = (device, _BATCH_AUTH, None)
+        else:
+            key = (device, _SIGNED, None)
+        run = self._open
+        if run is None or key != self._key:
+            self._flush()
+            self._key = key
+            run = self._open = _OpenSegment(device, index, item.seal)
+        run.readings.append(item.reading)
+        run.messages.append(item.message)
+        run.ids.append(item.id)
+        run.leaf_hashes.append(item.leaf_hash)
+        run.gaps.append(gap)
+        if item.seal is not None:
+            run.positions.append(item.position)
+        elif item.batch is not None:
+            run.batch_auths.append(item.batch)
+        else:
+            run.signatures.append(item.signature or b"")
+
+    def _flush(self) -> None:
+        run = self._open
+        if run is not None:
+            self._done.append(
+                Segment(
+                    device=run.device,
+                    first_index=run.first_index,
+                    received_at=self._now,
+                    readings=tuple(run.readings),
+                    messages=tuple(run.messages),
+                    ids=tuple(run.ids),
+                    leaf_hashes=tuple(run.leaf_hashes),
+                    gaps=tuple(run.gaps),
+                    signatures=tuple(run.signatures),
+                    batch_auths=tuple(run.batch_auths),
+                    seal=run.seal,
+                    positions=tuple(run.positions),
+                )
+            )
+            self._open = None
+
+    def finish(self) -> list[Segment]:
+        """The segments, once every accepted reading was added."""
+        self._flush()
+        return self._done
+
+
+_SIGNED, _BATCH_AUTH, _SEALED = 0, 1, 2
+
+
+class _OpenSegment:
+    __slots__ = (
+        "batch_auths",
+        "device",
+        "first_index",
+        "gaps",
+        "ids",
+        "leaf_hashes",
+        "messages",
+        "positions",
+        "readings",
+        "seal",
+        "signatures",
+    )
+
+    def __init__(self, device: str, first_index: int, seal: BatchSeal | None) -> None:
+        self.device = device
+        self.first_index = first_index
+        self.seal = seal
+        self.readings: list[Reading] = []
+        self.messages: list[bytes] = []
+        self.ids: list[str] = []
+        self.leaf_hashes: list[bytes] = []
+        self.gaps: list[bool] = []
+        self.signatures: list[bytes] = []
+        self.batch_auths: list[BatchAuth] = []
+        self.positions: list[int] = []
+
+
 def _conflict(
     item: Checked, prior: tuple[str, int], now: float, events: list[SecurityEvent]
 ) -> Verdict:
     """The verdict on a reading whose (device, seq) is already logged as `prior` (id,
     index): a replay when the content is the same, an equivocation when it differs. Both
     are recorded as security events of the device."""
-    reading = item.signed.reading
+    reading = item.reading
     prior_id, prior_index = prior
     if prior_id == item.id:
         events.append(SecurityEvent(reading.device, SecurityEventKind.REPLAY, now, reading.seq))

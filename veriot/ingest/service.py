@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 from collections.abc import Sequence
 from concurrent.futures import Future
 
@@ -49,3 +51,25 @@ class IngestService:
         if accepted:
             self.metrics.accepted.inc(accepted)
         self.metrics.log_size.set(self.sequencer.size)
+
+
+SWITCH_INTERVAL_S = 0.001
+"""The GIL switch interval of a service process (bench/ingest.py: +14% ingest at 1 ms)."""
+
+
+def tune_gc_for_service() -> None:
+    """Sets the garbage collector and GIL switching for a long-running ingest process.
+
+    Ingest allocates several short-lived, acyclic objects per reading, and the default
+    gen-0 threshold (700 allocations) runs a collection every few readings, each walking
+    the young objects of every request in flight. What start-up built lives for the whole
+    run, so it is frozen out of collections, and gen 0 is collected every 50,000
+    allocations instead (bench/ingest.py measures the difference).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    # The service runs several threads (event loop, sequencer, alert scoring, check-pool
+    # readers) that each hold the GIL briefly per request; at the default 5 ms switch
+    # interval a thread waking for a request can wait that long behind a busy one.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)

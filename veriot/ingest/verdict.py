@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 import msgspec
@@ -51,6 +52,31 @@ class Verdict(msgspec.Struct, frozen=True, gc=False):
         if self.index is not None:
             out["index"] = self.index
         return out
+
+
+class _AcceptedJson(msgspec.Struct, omit_defaults=True, gc=False):
+    """Verdict.to_json of an accepted verdict, encoded by msgspec without a dict."""
+
+    status: str
+    id: str | None
+    index: int | None
+    gap: bool = False
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode_verdicts(verdicts: Sequence[Verdict]) -> bytes:
+    """The JSON answer to a batch of readings: `{"accepted": n, "rejected": m, "results":
+    [Verdict.to_json(), ...]}`, in the verdicts' order (the ingest response and MQTT acks)."""
+    results: list[_AcceptedJson | dict[str, object]] = [
+        _AcceptedJson("accepted", v.id, v.index, v.gap) if v.accepted else v.to_json()
+        for v in verdicts
+    ]
+    accepted = sum(1 for v in verdicts if v.accepted)
+    return _encoder.encode(
+        {"accepted": accepted, "rejected": len(verdicts) - accepted, "results": results}
+    )
 
 
 def rejected(reason: Reason, detail: str, reading_id: str | None = None) -> Verdict:

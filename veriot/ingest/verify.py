@@ -17,31 +17,50 @@ from veriot.core import canonical
 from veriot.core.errors import InputError, RevokedDeviceError, UnknownDeviceError
 from veriot.core.types import (
     BatchAuth,
+    BatchSeal,
     Device,
+    Reading,
     SecurityEvent,
     SecurityEventKind,
     SignedReading,
-    build_batch_auth,
-    build_signed,
 )
 from veriot.core.wire import CompactBatch
 from veriot.identity.registry import check_may_write
 from veriot.identity.signatures import VerifyMany, verify_signature, verify_signatures
 from veriot.ingest.verdict import Reason, Verdict, rejected
-from veriot.ledger.batch import batch_root_from_path, batch_tree
+from veriot.ledger.batch import batch_root, batch_root_from_path, member_auth
 from veriot.ledger.hashing import leaf_hash
 
 DeviceLookup = Callable[[str], Device | None]
 
 
 class Checked(msgspec.Struct, frozen=True, gc=False):
-    """A reading whose signature, device and clock checked out, ready to sequence:
-    its reading id, its log leaf hash and its canonical message."""
+    """A reading whose signature, device and clock checked out, ready to sequence: its
+    reading id, its log leaf hash and its canonical message, and how it was signed,
+    which is exactly one of:
 
-    signed: SignedReading
+    - `signature`: its own signature;
+    - `batch`: the batch authentication it arrived with (root, path, signature);
+    - `seal` and `position`: it is member `position` of a compact batch whose `seal` all
+      its members share (the store keeps the batch once, not a path per reading).
+    """
+
+    reading: Reading
     id: str
     leaf_hash: bytes
     message: bytes
+    signature: bytes | None = None
+    batch: BatchAuth | None = None
+    seal: BatchSeal | None = None
+    position: int = 0
+
+    @property
+    def signed(self) -> SignedReading:
+        """The reading with its signature or batch authentication (for a sealed member,
+        its path is derived from the seal: not for the hot path)."""
+        if self.seal is not None:
+            return SignedReading(self.reading, batch=member_auth(self.seal, self.position))
+        return SignedReading(self.reading, self.signature, self.batch)
 
 
 class _Pending(msgspec.Struct, frozen=True, gc=False):
@@ -120,9 +139,7 @@ class Verifier:
             )
             return rejected(Reason.BAD_SIGNATURE, detail, item.id)
         leaf = canonical.signature_leaf_prefix(item.signature) + item.message
-        return Checked(
-            signed=item.signed, id=item.id, leaf_hash=leaf_hash(leaf), message=item.message
-        )
+        return Checked(reading, item.id, leaf_hash(leaf), item.message, signature=item.signature)
 
     def _device(
         self, did: str, now: float, seq: int, events: list[SecurityEvent], reading_id: str | None
@@ -137,9 +154,9 @@ class Verifier:
             events.append(SecurityEvent(did, SecurityEventKind.REVOKED_DEVICE, now, seq))
             return rejected(Reason.REVOKED_DEVICE, str(exc), reading_id)
 
-    def _skewed(self, signed: SignedReading, now: float) -> str | None:
+    def _skewed(self, reading: Reading, now: float) -> str | None:
         limit = now + self._max_skew_s
-        for record in signed.reading.records:
+        for record in reading.records:
             if record.time > limit:
                 return (
                     f"record {record.name!r} has time {record.time:.3f}, "
@@ -164,7 +181,7 @@ class Verifier:
         device = self._device(reading.device, now, reading.seq, events, rid)
         if isinstance(device, Verdict):
             return device
-        skew = self._skewed(signed, now)
+        skew = self._skewed(reading, now)
         if skew is not None:
             events.append(
                 SecurityEvent(reading.device, SecurityEventKind.CLOCK_SKEW, now, reading.seq, skew)
@@ -181,7 +198,7 @@ class Verifier:
                 )
                 return rejected(reason, detail, rid)
             leaf = canonical.reading_leaf(signed, message)
-            return Checked(signed=signed, id=rid, leaf_hash=leaf_hash(leaf), message=message)
+            return Checked(reading, rid, leaf_hash(leaf), message, batch=signed.batch)
         signature = signed.signature if signed.signature is not None else b""  # fails to verify
         return _Pending(signed, rid, message, device.public_key, signature)
 
@@ -236,7 +253,8 @@ class Verifier:
                 Verdict(False, id=i, reason=device.reason, detail=device.detail) for i in ids
             )
             return
-        root, paths = batch_tree([leaf_hash(m) for m in messages])
+        members = [leaf_hash(m) for m in messages]
+        root = batch_root(members)
         size, signature = len(messages), batch.signature
         batch_msg = canonical.batch_message(batch.device, size, root)
         if not verify_signature(device.public_key, batch_msg, signature):
@@ -247,27 +265,35 @@ class Verifier:
             result.items.extend(rejected(Reason.BAD_SIGNATURE, detail, i) for i in ids)
             return
         prefix = canonical.batch_leaf_prefix(root, size, signature)
-        signed = [
-            build_signed(reading, None, build_batch_auth(root, size, i, paths[i], signature))
-            for i, reading in enumerate(readings)
-        ]
+        seal = BatchSeal(root, signature, tuple(members))
         latest = max(r.time for reading in readings for r in reading.records)
         if latest <= now + self._max_skew_s:  # the common case: no member is ahead
             result.items.extend(
                 [
-                    Checked(s, i, leaf_hash(prefix + m), m)
-                    for s, i, m in zip(signed, ids, messages, strict=True)
+                    Checked(r, i, leaf_hash(prefix + m), m, seal=seal, position=position)
+                    for position, (r, i, m) in enumerate(zip(readings, ids, messages, strict=True))
                 ]
             )
             return
-        for s, rid, message in zip(signed, ids, messages, strict=True):
-            skew = self._skewed(s, now)
+        for position, (reading, rid, message) in enumerate(
+            zip(readings, ids, messages, strict=True)
+        ):
+            skew = self._skewed(reading, now)
             if skew is not None:
                 events.append(
                     SecurityEvent(
-                        batch.device, SecurityEventKind.CLOCK_SKEW, now, s.reading.seq, skew
+                        batch.device, SecurityEventKind.CLOCK_SKEW, now, reading.seq, skew
                     )
                 )
                 result.items.append(rejected(Reason.CLOCK_SKEW, skew, rid))
             else:
-                result.items.append(Checked(s, rid, leaf_hash(prefix + message), message))
+                result.items.append(
+                    Checked(
+                        reading,
+                        rid,
+                        leaf_hash(prefix + message),
+                        message,
+                        seal=seal,
+                        position=position,
+                    )
+                )

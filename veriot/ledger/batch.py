@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Sequence
 
 from veriot.core.errors import InputError
+from veriot.core.types import BatchAuth, BatchSeal
 from veriot.ledger.hashing import HASH_SIZE, NODE_PREFIX
 from veriot.ledger.proof import root_from_path
 
@@ -47,17 +48,13 @@ def batch_tree(leaf_hashes: Sequence[bytes]) -> tuple[bytes, list[tuple[bytes, .
     Raises InputError for an empty batch or a hash that is not 32 bytes.
     """
     levels = _levels(leaf_hashes)
-    paths: list[tuple[bytes, ...]] = []
-    for index in range(len(leaf_hashes)):
-        path: list[bytes] = []
-        i = index
-        for level in levels[:-1]:
-            sibling = i ^ 1
-            # A node without a sibling was carried up: it adds nothing to the path.
-            if sibling < len(level):
-                path.append(level[sibling])
-            i >>= 1
-        paths.append(tuple(path))
+    # Built from the root down: a node's path is its sibling followed by its parent's
+    # path, so siblings share their parent's tuple rather than each walking every level.
+    # A node without a sibling was carried up: it adds nothing to the path.
+    paths: list[tuple[bytes, ...]] = [()]
+    for level in reversed(levels[:-1]):
+        up, n = paths, len(level)
+        paths = [(level[j ^ 1],) + up[j >> 1] if j ^ 1 < n else up[j >> 1] for j in range(n)]
     return levels[-1][0], paths
 
 
@@ -65,3 +62,14 @@ def batch_root_from_path(leaf_hash: bytes, index: int, size: int, path: Sequence
     """The batch root that `path` proves `leaf_hash` to be leaf `index` of, in a batch of
     `size`. Requires 0 <= index < size; raises ProofError for a path of the wrong shape."""
     return root_from_path(leaf_hash, index, size, path)
+
+
+def member_auth(seal: BatchSeal, position: int) -> BatchAuth:
+    """The BatchAuth of member `position` of the sealed batch, its path derived from the
+    seal's leaves (n - 1 hashes). Requires 0 <= position < seal.size; raises InputError."""
+    if not 0 <= position < seal.size:
+        raise InputError(f"position {position} is outside a batch of {seal.size}")
+    root, paths = batch_tree(seal.leaves)
+    if root != seal.root:
+        raise InputError(f"seal leaves lead to root {root.hex()}, not {seal.root.hex()}")
+    return BatchAuth(seal.root, seal.size, position, paths[position], seal.signature)

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 
 from veriot.core.errors import InputError, StoreError
-from veriot.core.types import NodeId
+from veriot.core.types import NodeId, build_node_id
 from veriot.ledger.hashing import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX
 
 Fetch = Callable[[Sequence[NodeId]], list[bytes]]
@@ -120,7 +120,7 @@ class LogTree:
         # Hot path: locals instead of attribute and global lookups.
         stack = self._hashes
         pop, push = stack.pop, stack.append
-        sha, prefix, node_id = _sha256, NODE_PREFIX, NodeId
+        sha, prefix, node_id = _sha256, NODE_PREFIX, build_node_id
         out: list[tuple[NodeId, bytes]] = []
         emit = out.append
         size = self._size

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import gc
+import sys
 
-from veriot.cli.common import tune_gc_for_service
 from veriot.core import canonical
 from veriot.core.types import (
     BatchAuth,
+    NodeId,
     Reading,
     Record,
     SignedReading,
     StoredReading,
     build_batch_auth,
+    build_node_id,
     build_reading,
     build_record,
     build_signed,
     build_stored,
 )
+from veriot.ingest.service import tune_gc_for_service
 
 DID = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp"
 ROOT = bytes(range(32))
@@ -36,6 +39,8 @@ def test_builders_equal_the_constructors() -> None:
     stored = build_stored("ab" * 32, 9, signed, ROOT, 5.0, True, b"m")
     assert stored == StoredReading("ab" * 32, 9, signed, ROOT, 5.0, True, b"m")
     assert stored.message == b"m" and hash(record) == hash(Record("temp", 4.5, 1000.0, "Cel"))
+    node = build_node_id(3, 12)
+    assert node == NodeId(3, 12) and hash(node) == hash(NodeId(3, 12))
 
 
 def test_leaf_prefixes_start_the_leaves() -> None:
@@ -50,11 +55,13 @@ def test_leaf_prefixes_start_the_leaves() -> None:
 
 
 def test_service_gc_settings_collect_gen0_less_often() -> None:
-    before = gc.get_threshold()
+    before, interval = gc.get_threshold(), sys.getswitchinterval()
     try:
         tune_gc_for_service()
         assert gc.get_threshold()[0] > before[0]
         assert gc.get_freeze_count() > 0
+        assert sys.getswitchinterval() < interval  # threads waking for a request wait less
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+        sys.setswitchinterval(interval)

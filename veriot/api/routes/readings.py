@@ -6,16 +6,18 @@ import asyncio
 import time
 from typing import Annotated, Any
 
-import msgspec
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from veriot.api.deps import NodeDep, OperatorDep, time_param
 from veriot.api.problems import Problem, ProblemKind
 from veriot.api.schemas import reading_json
+from veriot.bootstrap import Node
 from veriot.core.errors import DecodeError
 from veriot.core.types import ReadingQuery
-from veriot.ingest.verdict import Reason, Verdict
+from veriot.ingest.check_pool import CheckPoolError
+from veriot.ingest.verdict import Reason, Verdict, encode_verdicts
+from veriot.ingest.verify import CheckResult
 from veriot.ledger.bundle import bundle_to_json
 from veriot.proofs import build_bundle
 
@@ -51,6 +53,19 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _check(request: Request, node: Node, body: bytes) -> CheckResult:
+    """Decodes and checks `body` on a check process when the node has them, else (or when
+    none could answer) on the app's verification threads. Raises DecodeError."""
+    if node.check_pool is not None:
+        try:
+            return await asyncio.wrap_future(node.check_pool.check(body, node.clock.now()))
+        except CheckPoolError:
+            pass  # logged by the pool; this body is checked here instead
+    threads = request.app.state.verify_pool
+    result: CheckResult = await asyncio.wrap_future(threads.submit(node.ingest.check, body))
+    return result
+
+
 def _refused(node_metrics: Any, reason: str) -> None:
     node_metrics.requests_rejected.labels(reason).inc()
     node_metrics.rejected.labels(reason).inc()
@@ -80,20 +95,21 @@ async def post_readings(request: Request, node: NodeDep) -> Response:
     except Problem:
         _refused(metrics, "payload_too_large")
         raise
-    pool = request.app.state.verify_pool
     try:
-        checked = await asyncio.wrap_future(pool.submit(node.ingest.check, body))
+        checked = await _check(request, node, body)
     except DecodeError as exc:
         _refused(metrics, Reason.MALFORMED.value)
         raise Problem(ProblemKind.MALFORMED_REQUEST, str(exc)) from exc
     verdicts: list[Verdict] = await asyncio.wrap_future(node.ingest.submit(checked))
     node.ingest.count(verdicts)
     metrics.latency.observe(time.perf_counter() - started)
-    accepted = sum(1 for v in verdicts if v.accepted)
-    results = [v.to_json() for v in verdicts]
-    summary = {"accepted": accepted, "rejected": len(verdicts) - accepted, "results": results}
-    if accepted or not verdicts:
-        return Response(msgspec.json.encode(summary), media_type="application/json")
+    if not verdicts or any(v.accepted for v in verdicts):
+        return Response(encode_verdicts(verdicts), media_type="application/json")
+    summary = {
+        "accepted": 0,
+        "rejected": len(verdicts),
+        "results": [v.to_json() for v in verdicts],
+    }
     reasons = {v.reason for v in verdicts}
     kind = ProblemKind.READINGS_REJECTED
     if len(reasons) == 1:

@@ -1,0 +1,161 @@
+"""Request bodies checked on worker processes answer exactly as checking them in the
+service does; device changes reach the workers before later bodies; a dead worker's
+requests fail with CheckPoolError rather than hang."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from veriot.core.errors import DecodeError
+from veriot.core.types import Device, Reading, Record, SignedReading
+from veriot.core.wire import decode_request, encode_request
+from veriot.device import DeviceKey, sign_batch, sign_reading
+from veriot.identity.signatures import verify_signatures
+from veriot.ingest.check_pool import (
+    MIN_SHIPPED,
+    CheckPool,
+    CheckPoolError,
+    decode_result,
+    encode_result,
+)
+from veriot.ingest.verdict import Reason, Verdict
+from veriot.ingest.verify import Checked, CheckResult, Verifier
+from veriot.ports import Store
+from veriot.storage import open_store
+
+SKEW = 60.0
+
+
+class Fleet:
+    def __init__(self, store: Store) -> None:
+        self.key, self.other, self.stranger = (DeviceKey.generate() for _ in range(3))
+        self.store = store
+        for key in (self.key, self.other):
+            store.add_device(Device(key.did, key.public_key, "d", "generic", time.time() - 10))
+
+    def body(self, now: float, seq0: int = 1) -> bytes:
+        records = (Record("temperature", 4.5, now, "Cel"), Record("humidity", 80.0, now, "%RH"))
+        own = [sign_reading(self.key, seq0 + i, records) for i in range(10)]
+        forged = sign_reading(self.stranger, seq0 + 3, records)
+        own[3] = SignedReading(own[3].reading, signature=forged.signature)
+        unknown = sign_reading(self.stranger, 1, records)
+        ahead = sign_reading(self.key, seq0 + 20, (Record("t", 1.0, now + 10 * SKEW, "Cel"),))
+        members = [Reading(self.other.did, seq0 + i, records) for i in range(5)]
+        compact, _ = sign_batch(self.other, members)
+        _, paths = sign_batch(self.key, [Reading(self.key.did, seq0 + 30, records)])
+        return encode_request([*own, unknown, ahead, *paths], [compact])
+
+
+def check_here(store: Store, body: bytes, now: float) -> CheckResult:
+    request = decode_request(body)
+    return Verifier(store.get_device, SKEW).check(request.readings, request.batches, now)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("check-pool")
+
+
+@pytest.fixture(scope="module")
+def fleet(data: Path) -> Iterator[Fleet]:
+    store = open_store(None, data)
+    yield Fleet(store)
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def pool(data: Path, fleet: Fleet) -> Iterator[CheckPool]:
+    pool = CheckPool(2, None, data, SKEW)
+    yield pool
+    pool.close()
+
+
+def test_results_cross_the_pipe_unchanged(fleet: Fleet) -> None:
+    now = time.time()
+    result = check_here(fleet.store, fleet.body(now), now)
+    kinds = {type(item) for item in result.items}
+    assert kinds == {Checked, Verdict} and result.events
+    assert any(isinstance(i, Checked) and i.seal is not None for i in result.items)
+    assert any(isinstance(i, Checked) and i.batch is not None for i in result.items)
+    again = decode_result(encode_result(result))
+    assert again.items == result.items
+    assert again.events == result.events
+    sealed = [i for i in again.items if isinstance(i, Checked) and i.seal is not None]
+    assert all(i.seal is sealed[0].seal for i in sealed)  # one seal object, as sent
+
+
+def test_pool_checks_a_body_as_the_service_would(pool: CheckPool, fleet: Fleet) -> None:
+    now = time.time()
+    body = fleet.body(now)
+    got = pool.check(body, now).result(30)
+    want = check_here(fleet.store, body, now)
+    assert got.items == want.items
+    assert got.events == want.events
+    reasons = [i.reason for i in got.items if isinstance(i, Verdict)]
+    assert reasons == [Reason.BAD_SIGNATURE, Reason.UNKNOWN_DEVICE, Reason.CLOCK_SKEW]
+
+
+def test_malformed_body_raises_the_same_decode_error(pool: CheckPool) -> None:
+    body = b'{"readings": [{"device": 7}]}'
+    with pytest.raises(DecodeError) as here:
+        decode_request(body)
+    with pytest.raises(DecodeError) as there:
+        pool.check(body, time.time()).result(30)
+    assert str(there.value) == str(here.value)
+
+
+def test_a_revocation_reaches_every_worker_before_later_bodies(
+    pool: CheckPool, fleet: Fleet
+) -> None:
+    now = time.time()
+    device = fleet.store.get_device(fleet.other.did)
+    assert device is not None
+    pool.put_device(dataclasses.replace(device, revoked_at=now - 1))
+    try:
+        for _ in range(2 * pool.processes):  # bodies spread over every worker
+            result = pool.check(fleet.body(now, seq0=1000), now).result(30)
+            batch_members = result.items[-5:]
+            assert all(
+                isinstance(v, Verdict) and v.reason is Reason.REVOKED_DEVICE for v in batch_members
+            )
+    finally:
+        pool.put_device(device)
+    result = pool.check(fleet.body(now, seq0=2000), now).result(30)
+    assert all(isinstance(i, Checked) for i in result.items[-5:])
+
+
+def test_pool_verifies_signature_lists_like_the_caller(pool: CheckPool, fleet: Fleet) -> None:
+    key = fleet.key
+    checks = [(key.public_key, bytes([i]) * 40, key.sign(bytes([i]) * 40)) for i in range(12)]
+    checks[4] = (key.public_key, checks[4][1], bytes(64))
+    assert len(checks) >= MIN_SHIPPED
+    assert pool(checks) == verify_signatures(checks)
+    assert pool(checks)[4] is False and sum(pool(checks)) == 11
+
+
+def test_dead_workers_fail_their_requests_and_checks_fall_back(data: Path, fleet: Fleet) -> None:
+    pool = CheckPool(1, None, data, SKEW)
+    try:
+        for worker in pool._workers:
+            worker.process.kill()
+            worker.process.join(10)
+        now = time.time()
+        with pytest.raises(CheckPoolError):
+            pool.check(fleet.body(now), now).result(30)
+        key = fleet.key
+        checks = [(key.public_key, b"m", key.sign(b"m"))] * MIN_SHIPPED
+        assert pool(checks) == [True] * MIN_SHIPPED
+    finally:
+        pool.close()
+
+
+def test_pool_needs_a_process_and_a_shared_store(data: Path) -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        CheckPool(0, None, data, SKEW)
+    with pytest.raises(ValueError, match="memory"):
+        CheckPool(1, "memory:", data, SKEW)

@@ -1,0 +1,111 @@
+"""The sequencer hands the store one Segment per run of a device's readings signed the
+same way, and every reading comes back from the store exactly as it was signed, its
+batch path included, also when some members of a compact batch were refused."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from veriot.clock import SystemClock
+from veriot.core import canonical
+from veriot.core.types import Device, Reading, Record, Segment, SignedReading
+from veriot.core.wire import CompactBatch
+from veriot.device import DeviceKey, sign_batch, sign_reading
+from veriot.ingest.sequencer import Sequencer
+from veriot.ingest.verdict import Reason, Verdict
+from veriot.ingest.verify import Verifier
+from veriot.ledger.batch import batch_root_from_path
+from veriot.ledger.hashing import leaf_hash
+from veriot.storage.memory import MemoryStore
+
+T0 = 1_700_000_000.0
+SEED = bytes(range(32))
+
+
+def records(i: int) -> tuple[Record, ...]:
+    return (Record("temperature", 4.0 + i, T0 + i, "Cel"), Record("humidity", 80.0, T0 + i, "%RH"))
+
+
+class Harness:
+    def __init__(self, *keys: DeviceKey) -> None:
+        self.store = MemoryStore()
+        for key in keys:
+            self.store.add_device(Device(key.did, key.public_key, "d", "generic", T0 - 10))
+        self.sequencer = Sequencer(self.store, SEED, SystemClock(), checkpoint_interval_s=3600)
+        self.commits: list[Sequence[Segment]] = []
+        self.sequencer.on_appended = lambda segments, _alerts: self.commits.append(segments)
+        self.verifier = Verifier(self.store.get_device, max_skew_s=1e12)
+        self.sequencer.start()
+
+    def ingest(
+        self, readings: Sequence[SignedReading] = (), batches: Sequence[CompactBatch] = ()
+    ) -> list[Verdict]:
+        checked = self.verifier.check(readings, batches, T0)
+        return self.sequencer.submit(checked.items, checked.events).result()
+
+
+@pytest.fixture
+def keys() -> tuple[DeviceKey, DeviceKey]:
+    return DeviceKey.generate(), DeviceKey.generate()
+
+
+def test_one_segment_per_run_of_a_device_signed_the_same_way(
+    keys: tuple[DeviceKey, DeviceKey],
+) -> None:
+    a, b = keys
+    h = Harness(a, b)
+    own = [sign_reading(a, seq, records(seq)) for seq in (1, 2, 3)]
+    compact, _ = sign_batch(b, [Reading(b.did, seq, records(seq)) for seq in (1, 2, 3, 4)])
+    _, with_paths = sign_batch(a, [Reading(a.did, seq, records(seq)) for seq in (4, 5)])
+    verdicts = h.ingest([*own, *with_paths], [compact])
+    h.sequencer.stop()
+
+    assert [v.index for v in verdicts] == list(range(9))
+    (segments,) = h.commits
+    shapes = [
+        (s.device, s.first_index, len(s), bool(s.signatures), bool(s.batch_auths), s.seal)
+        for s in segments
+    ]
+    assert shapes == [
+        (a.did, 0, 3, True, False, None),
+        (a.did, 3, 2, False, True, None),
+        (b.did, 5, 4, False, False, segments[2].seal),
+    ]
+    seal = segments[2].seal
+    assert seal is not None and seal.size == 4 and segments[2].positions == (0, 1, 2, 3)
+    # Each reading comes back from the store as it was signed.
+    for signed, verdict in zip([*own, *with_paths], verdicts, strict=False):
+        assert verdict.id is not None
+        stored = h.store.get_reading(verdict.id)
+        assert stored is not None and stored.signed == signed and stored.index == verdict.index
+
+
+def test_sealed_batch_with_a_refused_member_keeps_the_others_provable(
+    keys: tuple[DeviceKey, DeviceKey],
+) -> None:
+    a, _ = keys
+    h = Harness(a)
+    # seq 3 is logged first on its own; in the batch it then is a replay of the same message
+    assert h.ingest([sign_reading(a, 3, records(3))])[0].accepted
+    compact, members = sign_batch(a, [Reading(a.did, seq, records(seq)) for seq in (1, 2, 3, 4)])
+    verdicts = h.ingest(batches=[compact])
+    h.sequencer.stop()
+
+    assert [v.accepted for v in verdicts] == [True, True, False, True]
+    assert verdicts[2].reason is Reason.REPLAY and verdicts[2].index == 0
+    segment = h.commits[-1][0]
+    assert segment.positions == (0, 1, 3) and segment.seal is not None
+    assert segment.seal.size == 4
+    for member, verdict in zip(members, verdicts, strict=True):
+        if not verdict.accepted:
+            continue
+        assert verdict.id is not None
+        stored = h.store.get_reading(verdict.id)
+        assert stored is not None and stored.signed == member
+        auth = stored.signed.batch
+        assert auth is not None
+        message = canonical.reading_message(stored.signed.reading)
+        root = batch_root_from_path(leaf_hash(message), auth.index, auth.size, auth.path)
+        assert root == auth.root == segment.seal.root
