@@ -101,6 +101,10 @@ class Node:
                 )
                 self.devices.listeners.append(self.check_pool.put_device)
                 self.ingest.verifier.verify_many = self.check_pool
+                if self.alerts is not None and self.alerts.engine is not None:
+                    from veriot.ingest.alert_process import ProcessScorer
+
+                    self.alerts.use_scorer(ProcessScorer())
             self.sequencer.start()
             if self.alerts is not None:
                 self.alerts.start()

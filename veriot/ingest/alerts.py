@@ -21,8 +21,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
+from typing import Protocol
+
+import msgspec
 
 from veriot.ai.alerts import Alert, AlertEngine, alert_leaf, parse_alert_leaf
 from veriot.ai.trust import is_plausible
@@ -72,8 +75,14 @@ class AlertPipeline:
         clock: Clock,
         engine: AlertEngine | None = None,
         warm_readings: int = WARM_READINGS,
+        scorer: Scorer | None = None,
     ) -> None:
-        self.engine = engine if engine is not None else AlertEngine()
+        self.engine: AlertEngine | None = None
+        """The detectors, when they run in this process (no `scorer` given)."""
+        if scorer is None:
+            self.engine = engine if engine is not None else AlertEngine()
+            scorer = LocalScorer(self.engine)
+        self._scorer: Scorer = scorer
         self._store = store
         self._sequencer = sequencer
         self._lookup = lookup
@@ -117,6 +126,7 @@ class AlertPipeline:
         self._queue.put(None)
         self._thread.join(STOP_TIMEOUT_S)
         self._thread = None
+        self._scorer.close()
 
     def flush(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Waits until every commit made before the call is scored and the alerts it
@@ -135,6 +145,19 @@ class AlertPipeline:
             self._sequencer.checkpoint_now().result(STOP_TIMEOUT_S)
         except Exception:
             log.exception("the sequencer did not answer; scoring what was handed over")
+
+    def use_scorer(self, scorer: Scorer) -> None:
+        """Runs the detectors in `scorer` (e.g. a ProcessScorer) instead. Precondition:
+        not started."""
+        if self._thread is not None:
+            raise RuntimeError("the alert pipeline is running; set its scorer before start")
+        self._scorer.close()
+        self._scorer, self.engine = scorer, None
+
+    def anomalous_share(self, device: str) -> float:
+        """The share of `device`'s sensors whose detector is at or above its threshold, as
+        of the last commit scored (see AlertEngine.anomalous_share)."""
+        return self._scorer.anomalous_share(device)
 
     # -- subscribers -------------------------------------------------------------------
 
@@ -218,40 +241,106 @@ class AlertPipeline:
         log.info("alert detectors warmed on %d readings", len(history))
 
     def _score(self, readings: Iterable[tuple[int, Reading]], emit: bool) -> None:
-        """Feeds each (log index, reading) to the engine, in log order."""
-        engine = self.engine
-        leaves: list[bytes] = []
-        events: list[SecurityEvent] = []
+        """Feeds each (log index, reading) to the detectors, in log order, and submits the
+        alerts and impossible-value events they raise when `emit`."""
+        batch = list(readings)
         types: dict[str, str] = {}
-        now = self._clock.now()
-        scored = 0
-        for index, reading in readings:
+        for _, reading in batch:
             device = reading.device
-            kind = types.get(device)
-            if kind is None:
+            if device not in types:
                 found = self._lookup(device)
-                kind = types[device] = found.type if found is not None else "generic"
-            for record in reading.records:
-                if not is_plausible(record.unit, record.value):
-                    events.append(
-                        SecurityEvent(
-                            device,
-                            SecurityEventKind.IMPOSSIBLE_VALUE,
-                            now,
-                            reading.seq,
-                            f"{record.name} = {record.value!r} {record.unit} is outside what "
-                            f"the unit allows (log index {index})",
-                        )
+                types[device] = found.type if found is not None else "generic"
+        result = self._scorer.score(batch, types, self._clock.now(), emit)
+        self.scored += result.scored
+        if emit and (result.leaves or result.events):
+            self.raised += len(result.leaves)
+            self._pending = self._sequencer.submit((), result.events, result.leaves)
+
+
+class Scored(msgspec.Struct, array_like=True, gc=False):
+    """What scoring a commit gave: alert leaves to log, impossible-value events, and how
+    many records were fed to detectors."""
+
+    leaves: list[bytes]
+    events: list[SecurityEvent]
+    scored: int
+
+
+class Scorer(Protocol):
+    """Where the detectors run: `score` feeds readings in log order (see score_readings);
+    `anomalous_share` reads a device's current drift share (AlertEngine.anomalous_share)."""
+
+    def score(
+        self,
+        readings: Sequence[tuple[int, Reading]],
+        types: Mapping[str, str],
+        now: float,
+        emit: bool,
+    ) -> Scored: ...
+
+    def anomalous_share(self, device: str) -> float: ...
+
+    def close(self) -> None: ...
+
+
+class LocalScorer:
+    """The detectors on the calling thread."""
+
+    def __init__(self, engine: AlertEngine) -> None:
+        self.engine = engine
+
+    def score(
+        self,
+        readings: Sequence[tuple[int, Reading]],
+        types: Mapping[str, str],
+        now: float,
+        emit: bool,
+    ) -> Scored:
+        return score_readings(self.engine, readings, types, now, emit)
+
+    def anomalous_share(self, device: str) -> float:
+        return self.engine.anomalous_share(device)
+
+    def close(self) -> None:
+        pass
+
+
+def score_readings(
+    engine: AlertEngine,
+    readings: Iterable[tuple[int, Reading]],
+    types: Mapping[str, str],
+    now: float,
+    emit: bool,
+) -> Scored:
+    """Feeds each plausible record of each (log index, reading) to `engine`, in order;
+    `types[device]` is each device's type. A record whose value its unit rules out is not
+    fed: it becomes an IMPOSSIBLE_VALUE event (time `now`). Alerts become leaves when
+    `emit` (else detectors only learn, as in a warm start)."""
+    leaves: list[bytes] = []
+    events: list[SecurityEvent] = []
+    scored = 0
+    feed = engine.feed
+    for index, reading in readings:
+        device = reading.device
+        kind = types.get(device, "generic")
+        for record in reading.records:
+            if not is_plausible(record.unit, record.value):
+                events.append(
+                    SecurityEvent(
+                        device,
+                        SecurityEventKind.IMPOSSIBLE_VALUE,
+                        now,
+                        reading.seq,
+                        f"{record.name} = {record.value!r} {record.unit} is outside what "
+                        f"the unit allows (log index {index})",
                     )
-                    continue
-                scored += 1
-                alert = engine.feed(device, kind, record.name, record.time, record.value, index)
-                if alert is not None and emit:
-                    try:
-                        leaves.append(alert_leaf(alert))
-                    except InputError:
-                        log.exception("alert of %s/%s cannot be a leaf", device, record.name)
-        self.scored += scored
-        if emit and (leaves or events):
-            self.raised += len(leaves)
-            self._pending = self._sequencer.submit((), events, leaves)
+                )
+                continue
+            scored += 1
+            alert = feed(device, kind, record.name, record.time, record.value, index)
+            if alert is not None and emit:
+                try:
+                    leaves.append(alert_leaf(alert))
+                except InputError:
+                    log.exception("alert of %s/%s cannot be a leaf", device, record.name)
+    return Scored(leaves, events, scored)

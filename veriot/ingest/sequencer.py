@@ -9,6 +9,8 @@ from the same thread at a fixed interval.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 import queue
 import threading
@@ -225,9 +227,24 @@ class Sequencer:
         known_last = self._last_seq
         add_hash = leaf_hashes.append
         add_reading = segments.add
+        runs: dict[str, list[_Run]] = {}  # this group's fast-path runs, by device
         for sub in group:
             events.extend(sub.events)
-            out: list[Verdict] = []
+            run = _fresh_run(sub.items, last_seq, known_last)
+            if run is not None:
+                # The common case: one device's readings, all new, in order.
+                out = self._accept_run(run, index, now, segments, events)
+                leaf_hashes.extend([item.leaf_hash for item in run.items])
+                last_seq[run.device] = run.seqs[-1]
+                runs.setdefault(run.device, []).append(run)
+                index += len(run.items)
+                for leaf in sub.alerts:
+                    alerts.append((index, leaf))
+                    add_hash(leaf_hash(leaf))
+                    index += 1
+                verdicts.append(out)
+                continue
+            out = []
             for item in sub.items:
                 if isinstance(item, Verdict):
                     out.append(item)
@@ -239,7 +256,11 @@ class Sequencer:
                 if last is None:
                     last = known_last.get(device)
                 if last is not None and seq <= last:  # not new: a replay, or late
-                    prior = seen.get(key) or self._known(device, seq, last_seq)
+                    prior = (
+                        seen.get(key)
+                        or _in_runs(runs.get(device, ()), seq)
+                        or self._known(device, seq, last_seq)
+                    )
                     if prior is not None:
                         out.append(_conflict(item, prior, now, events))
                         continue
@@ -295,6 +316,37 @@ class Sequencer:
             except Exception:
                 log.exception("on_appended hook failed")
 
+    @staticmethod
+    def _accept_run(
+        run: _Run, first: int, now: float, segments: _Segments, events: list[SecurityEvent]
+    ) -> list[Verdict]:
+        """Accepts every reading of a fresh run at indices first, first+1, ...; returns
+        their verdicts and records an event for each gap in the sequence numbers."""
+        seqs, items = run.seqs, run.items
+        n = len(items)
+        gaps = [False] * n
+        expected = run.last + 1 if run.last is not None else seqs[0]
+        if seqs[0] != expected or seqs[-1] - seqs[0] != n - 1:
+            for i, seq in enumerate(seqs):
+                if (i or run.last is not None) and seq > expected:
+                    gaps[i] = True
+                    events.append(
+                        SecurityEvent(
+                            run.device,
+                            SecurityEventKind.SEQUENCE_GAP,
+                            now,
+                            seq,
+                            f"expected {expected}, got {seq}",
+                        )
+                    )
+                expected = seq + 1
+        run.first = first
+        segments.add_run(items, first, gaps)
+        return [
+            Verdict(True, id=item.id, index=first + i, gap=gap)
+            for i, (item, gap) in enumerate(zip(items, gaps, strict=True))
+        ]
+
     def _known(self, device: str, seq: int, pending: dict[str, int]) -> tuple[str, int] | None:
         """The (id, index) already logged for (device, seq), looked up only when seq is
         not above the device's highest accepted one (the common case costs no read)."""
@@ -303,6 +355,50 @@ class Sequencer:
             return None
         existing = self._store.find_seq(device, seq)
         return None if existing is None else (existing.id, existing.index)
+
+
+class _Run:
+    """A submission's readings that are all new readings of one device, in sequence order
+    (see _fresh_run): sequenced in one step, without a check per reading."""
+
+    __slots__ = ("device", "first", "items", "last", "seqs")
+
+    def __init__(self, device: str, items: list[Checked], seqs: list[int], last: int | None):
+        self.device, self.items, self.seqs, self.last = device, items, seqs, last
+        self.first = -1
+        """The log index of the first reading, once accepted."""
+
+
+def _fresh_run(
+    items: Sequence[Checked | Verdict], pending: dict[str, int], known: dict[str, int]
+) -> _Run | None:
+    """The submission as a _Run when every item is a Checked reading of one device with
+    strictly increasing sequence numbers above the device's last accepted one (`pending`
+    updates of this group first, then `known`); None otherwise."""
+    if not items or not all(type(item) is Checked for item in items):
+        return None
+    checked: list[Checked] = items  # type: ignore[assignment]  # all Checked, tested above
+    device = checked[0].reading.device
+    if any(item.reading.device != device for item in checked):
+        return None
+    seqs = [item.reading.seq for item in checked]
+    last = pending.get(device)
+    if last is None:
+        last = known.get(device)
+    if (last is not None and seqs[0] <= last) or any(b <= a for a, b in itertools.pairwise(seqs)):
+        return None
+    return _Run(device, list(checked), seqs, last)
+
+
+def _in_runs(runs: Sequence[_Run], seq: int) -> tuple[str, int] | None:
+    """The (id, index) of the reading with sequence number `seq` among a device's runs
+    of this group. The index is found from the run's first index, which _process keeps
+    in `first` of each run (set when the run is accepted)."""
+    for run in runs:
+        i = bisect.bisect_left(run.seqs, seq)
+        if i < len(run.seqs) and run.seqs[i] == seq:
+            return run.items[i].id, run.first + i
+    return None
 
 
 class _Segments:
@@ -343,6 +439,37 @@ class _Segments:
             run.batch_auths.append(item.batch)
         else:
             run.signatures.append(item.signature or b"")
+
+    def add_run(self, items: Sequence[Checked], first: int, gaps: Sequence[bool]) -> None:
+        """`add` of each of `items` (one device's) at first, first+1, ...; a run signed
+        one way joins or opens a segment in one step."""
+        head = items[0]
+        seal = head.seal
+        if seal is not None:
+            uniform = all(item.seal is seal for item in items)
+        elif head.batch is not None:
+            uniform = all(item.batch is not None for item in items)
+        else:
+            uniform = all(item.seal is None and item.batch is None for item in items)
+        if not uniform:
+            for i, (item, gap) in enumerate(zip(items, gaps, strict=True)):
+                self.add(item, first + i, gap)
+            return
+        self.add(head, first, gaps[0])
+        run = self._open
+        assert run is not None
+        rest = items[1:]
+        run.readings.extend([item.reading for item in rest])
+        run.messages.extend([item.message for item in rest])
+        run.ids.extend([item.id for item in rest])
+        run.leaf_hashes.extend([item.leaf_hash for item in rest])
+        run.gaps.extend(gaps[1:])
+        if seal is not None:
+            run.positions.extend([item.position for item in rest])
+        elif head.batch is not None:
+            run.batch_auths.extend([item.batch for item in rest])  # type: ignore[misc]
+        else:
+            run.signatures.extend([item.signature or b"" for item in rest])
 
     def _flush(self) -> None:
         run = self._open

@@ -162,7 +162,8 @@ def test_a_restart_warms_the_detectors_and_raises_nothing_twice(
     second = Node(store)
     try:
         second.alerts.flush()
-        assert len(second.alerts.engine) == 1 and second.alerts.scored == 60
+        engine = second.alerts.engine
+        assert engine is not None and len(engine) == 1 and second.alerts.scored == 60
         # past its warm-up already: the first new spike alerts at once
         second.ingest(temps(key, 1, first_seq=61, spike_at=61))
         second.alerts.flush()

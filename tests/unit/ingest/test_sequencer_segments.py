@@ -4,6 +4,7 @@ batch path included, also when some members of a compact batch were refused."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import pytest
@@ -109,3 +110,53 @@ def test_sealed_batch_with_a_refused_member_keeps_the_others_provable(
         message = canonical.reading_message(stored.signed.reading)
         root = batch_root_from_path(leaf_hash(message), auth.index, auth.size, auth.path)
         assert root == auth.root == segment.seal.root
+
+
+def _sequence(
+    key: DeviceKey,
+    submissions: Sequence[Sequence[int]],
+    fast: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[list[list[Verdict]], list[tuple[str, int | None, str]], list[Segment]]:
+    """Sequences each submission of own-signed readings (by sequence number) in one group;
+    returns verdicts, events (kind, seq, detail) and segments."""
+    from concurrent.futures import Future
+
+    from veriot.ingest import sequencer as module
+
+    if not fast:
+        monkeypatch.setattr(module, "_fresh_run", lambda *_: None)
+    h = Harness(key)
+    h.sequencer.stop()
+    subs = []
+    for seqs in submissions:
+        checked = h.verifier.check([sign_reading(key, seq, records(seq)) for seq in seqs], [], T0)
+        subs.append(module._Submission(checked.items, checked.events, Future()))
+    h.sequencer._process(subs)
+    monkeypatch.undo()
+    events = [(e.kind.value, e.seq, e.detail) for e in h.store.list_events()]
+    segments = [dataclasses.replace(x, received_at=0.0) for c in h.commits for x in c]
+    return [s.future.result() for s in subs], events, segments
+
+
+@pytest.mark.parametrize(
+    "submissions",
+    [
+        [[1, 2, 3], [4, 5]],  # in order
+        [[1, 2, 5, 6], [9]],  # gaps inside a run and between runs
+        [[1, 2, 3], [2], [3, 4]],  # replays of a run earlier in the same group
+        [[3, 1, 2], [4]],  # out of order: late readings fill in
+        [[5, 6], [1, 7, 7]],  # a late one, then a duplicate inside one submission
+    ],
+)
+def test_fast_path_for_fresh_runs_answers_as_reading_by_reading(
+    keys: tuple[DeviceKey, DeviceKey],
+    submissions: list[list[int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key, _ = keys
+    fast = _sequence(key, submissions, True, monkeypatch)
+    slow = _sequence(key, submissions, False, monkeypatch)
+    assert fast == slow
+    verdicts = [v for out in fast[0] for v in out]
+    assert any(v.accepted for v in verdicts)

@@ -395,7 +395,7 @@ def get_grade(did: str, node: NodeDep, _key: OperatorDep) -> dict[str, Any]:
     _device(node, did)
     readings = node.store.count_readings(did)
     events = node.store.count_events(did)
-    drift = node.alerts.engine.anomalous_share(did) if node.alerts is not None else 0.0
+    drift = node.alerts.anomalous_share(did) if node.alerts is not None else 0.0
     grade = trust_grade(TrustSignals(readings=readings, events=events, drift=drift))
     return {
         "device": did,

@@ -6,6 +6,7 @@ processes); readers use their own pooled connections and see the last committed 
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -27,6 +28,17 @@ _BY_ID = (
     " SELECT r.idx FROM epochs JOIN reading_ids AS r ON r.epoch = epochs.e AND r.id_key = ?"
 )
 _IN_CHUNK = 500
+_MAX_VARIABLES = 30_000
+"""Bound parameters in one statement (SQLite allows 32,766 since 3.32)."""
+
+
+@functools.lru_cache(maxsize=256)
+def _multi_insert(table: Table, rows: int) -> str:
+    """INSERT of `rows` rows into `table` in one statement."""
+    marks = "(" + ", ".join("?" * len(table.columns)) + ")"
+    return f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES " + ", ".join(
+        [marks] * rows
+    )
 
 
 def split_statements(script: str) -> Iterator[str]:
@@ -147,7 +159,16 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     def _bulk_insert(
         self, conn: sqlite3.Connection, table: Table, rows: Sequence[Sequence[Any]]
     ) -> None:
-        conn.executemany(table.insert, rows)
+        # Many rows per statement rather than executemany: sqlite3 releases the GIL around
+        # each statement step, and in the service every release lets another thread in
+        # for up to a switch interval, so one step per row made appends wait on them.
+        width = len(table.columns)
+        per_statement = max(1, _MAX_VARIABLES // width)
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            conn.execute(
+                _multi_insert(table, len(chunk)), [value for row in chunk for value in row]
+            )
 
     def _last_tiles(
         self, conn: sqlite3.Connection, levels: Sequence[int]
