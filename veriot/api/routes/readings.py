@@ -21,7 +21,8 @@ from veriot.ingest.verify import CheckResult
 from veriot.ledger.bundle import bundle_to_json
 from veriot.proofs import build_bundle
 
-router = APIRouter(prefix="/v1/readings", tags=["readings"])
+INGEST_PATH = "/v1/readings"
+router = APIRouter(prefix=INGEST_PATH, tags=["readings"])
 
 _REASON_PROBLEM = {
     Reason.MALFORMED: ProblemKind.MALFORMED_REQUEST,
@@ -82,6 +83,13 @@ def _refused(node_metrics: Any, reason: str) -> None:
     ),
 )
 async def post_readings(request: Request, node: NodeDep) -> Response:
+    # Served by IngestFastPath (veriot/api/app.py) ahead of routing; this route documents
+    # the operation and answers when the app runs without that middleware.
+    return await ingest_readings(request, node)
+
+
+async def ingest_readings(request: Request, node: Node) -> Response:
+    """The answer to `POST /v1/readings`. Raises Problem for a request it refuses."""
     started = time.perf_counter()
     metrics = node.metrics
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
