@@ -4,12 +4,20 @@ readings, measured in the same run.
     .venv/bin/python bench/store.py [--batches N] [--batch-size N] [--postgres DSN]
 
 Each batch is what the sequencer appends after a busy moment: `--batch-size` readings of
-10 devices, 3 records each, with the ~2 tree nodes per reading that they complete.
+10 devices, 3 records each, with the ~2 tree nodes per reading that they complete. Two
+shapes are timed:
+
+- `interleaved`: the devices' readings take turns, so every reading is a segment of its
+  own (the worst case: single readings from many devices at once);
+- `runs`: each device's readings sit at consecutive indices and arrive as one segment, as
+  after requests of many readings from one device (what `veriot serve` sees from fleets
+  that send batches).
+
 Baseline: the readings' canonical messages inserted into a one-column table with the
 backend's cheapest bulk path (SQLite executemany; PostgreSQL COPY), committed per batch
-with the same durability settings. Printed per backend: readings/s of the store and of
-the baseline, milliseconds per batch, and the ratio store/baseline (1.0 would mean the
-store's indexes, tree tiles and row building cost nothing).
+with the same durability settings. Printed per backend and shape: readings/s of the store
+and of the baseline, milliseconds per batch, and the ratio store/baseline (1.0 would mean
+the store's indexes, tree tiles and row building cost nothing).
 
 PostgreSQL uses $VERIOT_TEST_POSTGRES or database `test` on 127.0.0.1:5432, in a
 throw-away schema; it is skipped with a note when unreachable.
@@ -32,21 +40,48 @@ from veriot.storage.testing import (
     drop_schema,
     find_test_postgres,
     fresh_schema_name,
-    make_batch,
     make_device,
-    readings_for,
+    make_mixed_batch,
+    make_segment,
 )
 
 DEVICES = 10
 
 
-def build_batches(batches: int, size: int) -> list[AppendBatch]:
-    """Batches continuing one log from index 0 (built before any timing)."""
+SHAPES = ("interleaved", "runs")
+
+
+def build_batches(batches: int, size: int, shape: str) -> list[AppendBatch]:
+    """Batches continuing one log from index 0 (built before any timing), in `shape`."""
     dids = [make_device(n).did for n in range(DEVICES)]
     per_device = size // DEVICES
+    if shape == "interleaved":  # one-reading segments, as the sequencer makes them
+        return [
+            make_mixed_batch(
+                segments=[
+                    make_segment(dids[i % DEVICES], k * per_device + i // DEVICES, k * size + i, 1)
+                    for i in range(size)
+                ]
+            )
+            for k in range(batches)
+        ]
     return [
-        make_batch(readings_for(dids, per_device, k * size, k * per_device)) for k in range(batches)
+        make_mixed_batch(
+            segments=[
+                make_segment(did, k * per_device, k * size + d * per_device, per_device)
+                for d, did in enumerate(dids)
+            ]
+        )
+        for k in range(batches)
     ]
+
+
+def batch_messages(batch: AppendBatch) -> list[bytes]:
+    """The canonical messages of a batch's readings, in log order."""
+    out = [reading_message(r.signed.reading) for r in batch.readings]
+    for segment in batch.segments:
+        out.extend(segment.messages)
+    return out
 
 
 def time_batches(run: Callable[[AppendBatch], None], batches: list[AppendBatch]) -> list[float]:
@@ -70,7 +105,7 @@ def sqlite_baseline(folder: Path, batches: list[AppendBatch]) -> list[float]:
     conn.execute("CREATE TABLE bare (message BLOB)")
 
     def run(batch: AppendBatch) -> None:
-        rows = [(reading_message(r.signed.reading),) for r in batch.readings]
+        rows = [(m,) for m in batch_messages(batch)]
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany("INSERT INTO bare VALUES (?)", rows)
         conn.execute("COMMIT")
@@ -88,7 +123,7 @@ def postgres_baseline(dsn: str, schema: str, batches: list[AppendBatch]) -> list
         conn.execute(f'CREATE TABLE "{schema}".bare (message BYTEA)')
 
         def run(batch: AppendBatch) -> None:
-            rows = [(reading_message(r.signed.reading),) for r in batch.readings]
+            rows = [(m,) for m in batch_messages(batch)]
             with conn.transaction(), conn.cursor() as cur:
                 copy_sql = f'COPY "{schema}".bare (message) FROM STDIN (FORMAT BINARY)'
                 with cur.copy(copy_sql) as copy:
@@ -103,7 +138,7 @@ def report(name: str, size: int, store_s: list[float], base_s: list[float]) -> N
     store_ms = statistics.median(store_s) * 1e3
     base_ms = statistics.median(base_s) * 1e3
     print(
-        f"{name:<10} store {size / store_ms * 1e3:>9,.0f} readings/s "
+        f"{name:<22} store {size / store_ms * 1e3:>9,.0f} readings/s "
         f"({store_ms:6.2f} ms per batch, p90 {sorted(store_s)[len(store_s) * 9 // 10] * 1e3:.2f})"
         f" | baseline {size / base_ms * 1e3:>9,.0f} readings/s ({base_ms:6.2f} ms)"
         f" | store/baseline throughput {base_ms / store_ms:.2f}"
@@ -117,16 +152,17 @@ def main() -> None:
     parser.add_argument("--postgres", help="DSN (default: the test database)")
     args = parser.parse_args()
     size = args.batch_size - args.batch_size % DEVICES
-    batches = build_batches(args.batches, size)
+    shaped = {shape: build_batches(args.batches, size, shape) for shape in SHAPES}
     print(f"{args.batches} batches of {size} readings (3 records each) and their tree nodes")
 
-    with tempfile.TemporaryDirectory() as folder:
-        store = SqliteStore(Path(folder) / "veriot.db")
-        try:
-            store_s = time_store(store, batches)
-        finally:
-            store.close()
-        report("sqlite", size, store_s, sqlite_baseline(Path(folder), batches))
+    for shape, batches in shaped.items():
+        with tempfile.TemporaryDirectory() as folder:
+            store = SqliteStore(Path(folder) / "veriot.db")
+            try:
+                store_s = time_store(store, batches)
+            finally:
+                store.close()
+            report(f"sqlite {shape}", size, store_s, sqlite_baseline(Path(folder), batches))
 
     dsn = args.postgres
     if dsn is None:
@@ -136,15 +172,16 @@ def main() -> None:
             return
     from veriot.storage.postgres import PostgresStore
 
-    schema = fresh_schema_name()
-    pg = PostgresStore(dsn, schema=schema)
-    try:
-        store_s = time_store(pg, batches)
-        base_s = postgres_baseline(dsn, schema, batches)
-    finally:
-        pg.close()
-        drop_schema(dsn, schema)
-    report("postgres", size, store_s, base_s)
+    for shape, batches in shaped.items():
+        schema = fresh_schema_name()
+        pg = PostgresStore(dsn, schema=schema)
+        try:
+            store_s = time_store(pg, batches)
+            base_s = postgres_baseline(dsn, schema, batches)
+        finally:
+            pg.close()
+            drop_schema(dsn, schema)
+        report(f"postgres {shape}", size, store_s, base_s)
 
 
 if __name__ == "__main__":

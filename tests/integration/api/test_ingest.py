@@ -365,3 +365,33 @@ def test_registry_errors_are_problems(service: LiveService) -> None:
         unknown_field = c.post("/v1/devices", json={"name": "x", "colour": "red"})
         assert_problem(unknown_field, 400, "malformed-request")
         assert len(c.get("/v1/devices").json()["items"]) == 1
+
+
+def test_a_store_failure_is_a_503_that_keeps_nothing_and_a_retry_lands(
+    service: LiveService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from veriot.bootstrap import Node
+    from veriot.core.errors import StoreError
+
+    key = DeviceKey.generate()
+    register(service, key)
+    assert post(service, reading(key, 1)).status_code == 200
+    node = service.node
+    assert isinstance(node, Node)
+
+    def failing_append(batch: object) -> None:
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(node.store, "append", failing_append)
+    second = reading(key, 2)
+    body = assert_problem(post(service, second), 503, "unavailable")
+    assert "disk full" in body["detail"]
+    assert [x["reason"] for x in body["results"]] == ["unavailable"]
+    monkeypatch.undo()
+    assert log_size(service) == 1
+    assert metric(service, 'veriot_readings_rejected_total{reason="unavailable"}') == 1
+
+    # the refused reading was not kept, not even as a seen sequence number: it lands now
+    r = post(service, second)
+    assert r.status_code == 200
+    assert [(x["status"], x["index"]) for x in r.json()["results"]] == [("accepted", 1)]
