@@ -119,37 +119,21 @@ def segment_readings(segment: Segment) -> list[StoredReading]:
     check_segment(segment)
     auths = segment_auths(segment)
     first, received_at = segment.first_index, segment.received_at
-    out: list[StoredReading] = []
-    add = out.append
-    if auths is None:
-        for i, (reading, signature) in enumerate(
-            zip(segment.readings, segment.signatures, strict=True)
-        ):
-            add(
-                build_stored(
-                    segment.ids[i],
-                    first + i,
-                    build_signed(reading, signature, None),
-                    segment.leaf_hashes[i],
-                    received_at,
-                    segment.gaps[i],
-                    segment.messages[i],
-                )
-            )
-        return out
-    for i, (reading, auth) in enumerate(zip(segment.readings, auths, strict=True)):
-        add(
-            build_stored(
-                segment.ids[i],
-                first + i,
-                build_signed(reading, None, auth),
-                segment.leaf_hashes[i],
-                received_at,
-                segment.gaps[i],
-                segment.messages[i],
-            )
+    n = len(segment.messages)
+    signatures: Sequence[bytes | None] = segment.signatures if auths is None else (None,) * n
+    batches: Sequence[BatchAuth | None] = (None,) * n if auths is None else auths
+    return [
+        build_stored(
+            segment.ids[i],
+            first + i,
+            build_signed(reading, signatures[i], batches[i]),
+            segment.leaf_hashes[i],
+            received_at,
+            segment.gaps[i],
+            segment.messages[i],
         )
-    return out
+        for i, reading in enumerate(segment.readings)
+    ]
 
 
 def _kind(stored: StoredReading) -> int:

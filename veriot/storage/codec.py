@@ -298,7 +298,6 @@ SEG_SEALED = 3
 _SEG_HEAD = struct.Struct(">BBI")
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
-_AUTH_HEAD = struct.Struct(">32sIIH")
 _SEAL_HEAD = struct.Struct(">32sI")
 
 SegmentValues = tuple[int, int, int, int, int, float, float, str, float, bytes]
@@ -347,7 +346,7 @@ def _batch_auth_blob(batch: BatchAuth) -> bytes:
     if len(batch.root) != HASH_BYTES or len(path) != HASH_BYTES * len(batch.path):
         raise InputError(f"batch root and path hashes must be {HASH_BYTES} bytes")
     return (
-        _AUTH_HEAD.pack(batch.root, batch.size, batch.index, len(batch.path))
+        _BATCH_HEAD.pack(batch.root, batch.size, batch.index, len(batch.path))
         + path
         + _U16.pack(len(batch.signature))
         + batch.signature
@@ -428,7 +427,7 @@ def decode_segment_body(body: bytes) -> SegmentBody:
     elif kind == SEG_BATCH_AUTHS:
         auths = []
         for _ in range(n):
-            root, size, index, hashes = r.unpack(_AUTH_HEAD)
+            root, size, index, hashes = r.unpack(_BATCH_HEAD)
             path = tuple(r.take(HASH_BYTES) for _ in range(hashes))
             (sig_len,) = r.unpack(_U16)
             auths.append(build_batch_auth(root, size, index, path, r.take(sig_len)))
