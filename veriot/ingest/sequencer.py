@@ -88,12 +88,14 @@ class Sequencer:
         self._checkpoint_size = latest.size if latest else 0
         self._checkpoint_time = 0.0
         self._thread: threading.Thread | None = None
+        self._committed_size = self._tree.size
 
     # -- public, thread-safe ---------------------------------------------------------
 
     @property
     def size(self) -> int:
-        return self._tree.size
+        """The number of leaves durably in the log."""
+        return self._committed_size
 
     def start(self) -> None:
         if self._thread is None:
@@ -296,6 +298,7 @@ class Sequencer:
         except Exception as exc:  # the store failed: nothing of this group is kept
             log.exception("append failed; rejecting %d readings", sum(map(len, stored)))
             self._tree = LogTree.restore(self._store.log_size(), self._store.get_nodes)
+            self._committed_size = self._tree.size
             detail = f"the store could not record the reading: {exc}"
             for sub, out in zip(group, verdicts, strict=True):
                 sub.future.set_result(
@@ -307,6 +310,7 @@ class Sequencer:
                     ]
                 )
             return
+        self._committed_size = self._tree.size
         self._last_seq.update(last_seq)
         for sub, out in zip(group, verdicts, strict=True):
             sub.future.set_result(out)

@@ -1,0 +1,161 @@
+"""Commits of the sequencer seen from outside: verdicts and the log size only once a
+commit is durable, a failed commit keeps nothing and the log goes on without a hole,
+replays of readings still being written are answered as replays, and checkpoints sign
+only what is durable."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+
+import pytest
+
+from veriot.clock import SystemClock
+from veriot.core.errors import StoreError
+from veriot.core.types import Device, Record, SignedReading
+from veriot.device import DeviceKey, sign_reading
+from veriot.ingest.sequencer import Sequencer
+from veriot.ingest.verdict import Reason, Verdict
+from veriot.ingest.verify import Verifier
+from veriot.ports import AppendBatch
+from veriot.storage.memory import MemoryStore
+
+T0 = 1_700_000_000.0
+SEED = bytes(range(32))
+WAIT_S = 10.0
+
+
+class GatedStore(MemoryStore):
+    """A memory store whose appends can be held at a gate, or made to fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Semaphore(0)
+        self.fail_next = 0
+
+    def append(self, batch: AppendBatch) -> None:
+        self.entered.release()
+        assert self.gate.wait(WAIT_S), "the test never opened the gate"
+        if self.fail_next:
+            self.fail_next -= 1
+            raise StoreError("disk full")
+        super().append(batch)
+
+
+@pytest.fixture
+def key() -> DeviceKey:
+    return DeviceKey.generate()
+
+
+@pytest.fixture
+def store(key: DeviceKey) -> GatedStore:
+    store = GatedStore()
+    store.add_device(Device(key.did, key.public_key, "truck", "cold-chain", T0 - 10))
+    return store
+
+
+@pytest.fixture
+def sequencer(store: GatedStore) -> Iterator[Sequencer]:
+    sequencer = Sequencer(store, SEED, SystemClock(), checkpoint_interval_s=3600)
+    sequencer.start()
+    sequencer.checkpoint_now().result(WAIT_S)  # the next periodic one is an hour away
+    yield sequencer
+    store.gate.set()
+    sequencer.stop()
+
+
+def signed(key: DeviceKey, *seqs: int, value: float = 4.0) -> list[SignedReading]:
+    return [sign_reading(key, s, (Record("temperature", value, T0 + s, "Cel"),)) for s in seqs]
+
+
+def submit(
+    sequencer: Sequencer, store: GatedStore, readings: Sequence[SignedReading]
+) -> Future[list[Verdict]]:
+    checked = Verifier(store.get_device, max_skew_s=1e12).check(readings, [], T0)
+    return sequencer.submit(checked.items, checked.events)
+
+
+def hold_first_commit(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> Future[list[Verdict]]:
+    """Submits seqs 1-3 and returns once their commit is held at the store's gate."""
+    store.gate.clear()
+    first = submit(sequencer, store, signed(key, 1, 2, 3))
+    assert store.entered.acquire(timeout=WAIT_S)
+    return first
+
+
+def test_verdicts_and_the_log_size_wait_for_the_commit(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> None:
+    first = hold_first_commit(store, sequencer, key)
+    second = submit(sequencer, store, signed(key, 4, 5))
+    assert not first.done() and not second.done()
+    assert sequencer.size == 0 and store.log_size() == 0
+
+    store.gate.set()
+    assert [v.index for v in first.result(WAIT_S)] == [0, 1, 2]
+    assert [v.index for v in second.result(WAIT_S)] == [3, 4]
+    assert sequencer.size == store.log_size() == 5
+
+
+def test_a_failed_commit_keeps_nothing_and_the_log_has_no_hole(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> None:
+    first = hold_first_commit(store, sequencer, key)
+    store.fail_next = 1
+    store.gate.set()
+    verdicts = first.result(WAIT_S)
+    assert {v.reason for v in verdicts} == {Reason.UNAVAILABLE}
+    assert all("disk full" in (v.detail or "") for v in verdicts)
+    assert sequencer.size == store.log_size() == 0
+
+    # nothing of the commit was kept, not even its sequence numbers: the readings land
+    # now, at the indices the failed commit would have had, with no gap flagged
+    again = submit(sequencer, store, signed(key, 1, 2, 3, 4)).result(WAIT_S)
+    assert [(v.accepted, v.index, v.gap) for v in again] == [(True, i, False) for i in range(4)]
+    assert sequencer.size == store.log_size() == 4
+    cp = sequencer.checkpoint_now().result(WAIT_S)
+    assert cp is not None and cp.size == 4
+
+
+def test_a_replay_of_a_reading_still_being_written_is_a_replay(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> None:
+    first = hold_first_commit(store, sequencer, key)
+    replay = submit(sequencer, store, signed(key, 2))
+    twin = submit(sequencer, store, signed(key, 3, value=-30.0))
+    store.gate.set()
+
+    accepted = first.result(WAIT_S)
+    (replayed,) = replay.result(WAIT_S)
+    (equivocated,) = twin.result(WAIT_S)
+    assert (replayed.reason, replayed.index, replayed.id) == (
+        Reason.REPLAY,
+        1,
+        accepted[1].id,
+    )
+    assert equivocated.reason is Reason.EQUIVOCATION
+    assert store.log_size() == 3
+
+
+def test_a_checkpoint_signs_only_what_is_durable(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> None:
+    submit(sequencer, store, signed(key, 1)).result(WAIT_S)
+    before = sequencer.checkpoint_now().result(WAIT_S)
+    assert before is not None and before.size == 1
+
+    store.gate.clear()
+    held = submit(sequencer, store, signed(key, 2, 3))
+    assert store.entered.acquire(timeout=WAIT_S)
+    cut = sequencer.checkpoint_now()
+    assert not cut.done()  # it waits for the commit being written
+    store.fail_next = 1
+    store.gate.set()
+    assert {v.reason for v in held.result(WAIT_S)} == {Reason.UNAVAILABLE}
+    after = cut.result(WAIT_S)
+    assert after is not None and (after.size, after.root) == (1, before.root)
