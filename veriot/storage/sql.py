@@ -67,6 +67,8 @@ SCAN_CHUNK = 64
 """The most segment rows a query reads per round trip (it starts with fewer)."""
 CONVERT_CHUNK = 5000
 """Legacy reading rows converted to segments per transaction."""
+SEQ_CHECK_CHUNK = 1000
+"""Devices whose stored seqs one statement of an append checks (two parameters each)."""
 MAX_INDEX = 1 << 63
 """Indices and sequence numbers are signed 64-bit columns; larger ones are never stored."""
 
@@ -347,8 +349,7 @@ class SqlStore(ABC, Generic[ConnT]):
                 + [(index, index + 1) for index, _ in batch.alerts],
             )
             device_ids = self._batch_device_ids(conn, seqs)
-            for did, device_seqs in seqs.items():
-                self._check_new_seqs(conn, did, device_ids[did], device_seqs)
+            self._check_new_seqs(conn, seqs, device_ids)
             try:
                 rows = [codec.segment_values(s, device_ids[s.device]) for s in segments]
             except InputError as exc:
@@ -377,28 +378,36 @@ class SqlStore(ABC, Generic[ConnT]):
             device_ids[did] = device_id
         return device_ids
 
-    def _check_new_seqs(self, conn: ConnT, did: str, device_id: int, seqs: set[int]) -> None:
-        """Raises StoreError when the device already has one of `seqs` stored.
+    def _check_new_seqs(
+        self, conn: ConnT, seqs: dict[str, set[int]], device_ids: dict[str, int]
+    ) -> None:
+        """Raises StoreError when a device already has one of its `seqs` stored.
 
-        Only segments whose max_seq reaches the lowest new seq can hold one; the sequencer
-        sends seqs above every stored one, so this is usually one empty index probe."""
-        low, high = min(seqs), max(seqs)
-        rows = self._execute(
-            conn,
-            f"SELECT {SEGMENT_COLUMNS}, min_seq FROM segments"
-            " WHERE device_id = ? AND max_seq >= ? ORDER BY first_idx",
-            (device_id, low),
-        ).fetchall()
-        for row in rows:
-            if row[3] > high:
-                continue
-            for stored in readings_from_row(row):
-                seq = stored.signed.reading.seq
-                if seq in seqs:
-                    raise StoreError(
-                        f"append wrote nothing: device {did} already has sequence number"
-                        f" {seq} (index {stored.index})"
-                    )
+        Only segments whose max_seq reaches a device's lowest new seq can hold one; the
+        sequencer sends seqs above every stored one, so this is usually one empty index
+        probe per device, made in one statement for up to SEQ_CHECK_CHUNK devices."""
+        dids = list(seqs)
+        by_id = {device_ids[did]: did for did in dids}
+        for start in range(0, len(dids), SEQ_CHECK_CHUNK):
+            chunk = dids[start : start + SEQ_CHECK_CHUNK]
+            where = " OR ".join(["(device_id = ? AND max_seq >= ?)"] * len(chunk))
+            params = [v for did in chunk for v in (device_ids[did], min(seqs[did]))]
+            rows = self._execute(
+                conn,
+                f"SELECT {SEGMENT_COLUMNS}, min_seq, device_id FROM segments WHERE {where}",
+                params,
+            ).fetchall()
+            for row in rows:
+                did = by_id[row[4]]
+                if row[3] > max(seqs[did]):  # every stored seq is above the new ones
+                    continue
+                for stored in readings_from_row(row):
+                    seq = stored.signed.reading.seq
+                    if seq in seqs[did]:
+                        raise StoreError(
+                            f"append wrote nothing: device {did} already has sequence number"
+                            f" {seq} (index {stored.index})"
+                        )
 
     def _write_tiles(self, conn: ConnT, levels: dict[int, list[tuple[int, bytes]]]) -> None:
         if not levels:
@@ -413,6 +422,12 @@ class SqlStore(ABC, Generic[ConnT]):
                     inserts.append((write.key, write.hashes))
                 else:
                     updates.append((write.hashes, write.key))
+        self._store_tiles(conn, inserts, updates)
+
+    def _store_tiles(
+        self, conn: ConnT, inserts: list[tuple[int, bytes]], updates: list[tuple[bytes, int]]
+    ) -> None:
+        """Writes new tiles (key, hashes) and grown ones (hashes, key)."""
         if updates:
             self._executemany(conn, "UPDATE node_tiles SET hashes = ? WHERE key = ?", updates)
         if inserts:

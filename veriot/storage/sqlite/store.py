@@ -18,7 +18,7 @@ from typing import Any
 from veriot.core.errors import StoreError
 from veriot.storage import tiles
 from veriot.storage.migrations import check_newest, load_migrations
-from veriot.storage.sql import SqlStore, Table
+from veriot.storage.sql import TILES, SqlStore, Table
 from veriot.storage.sqlite.pool import ConnectionPool
 
 # One probe of the id index per epoch of log indices (see codec.ID_EPOCH_BITS).
@@ -170,19 +170,37 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                 _multi_insert(table, len(chunk)), [value for row in chunk for value in row]
             )
 
+    def _store_tiles(
+        self,
+        conn: sqlite3.Connection,
+        inserts: list[tuple[int, bytes]],
+        updates: list[tuple[bytes, int]],
+    ) -> None:
+        # New and grown tiles in one upsert statement rather than a step per grown tile
+        # (about one per level in every append).
+        rows = inserts + [(key, hashes) for hashes, key in updates]
+        for start in range(0, len(rows), _MAX_VARIABLES // 2):
+            chunk = rows[start : start + _MAX_VARIABLES // 2]
+            conn.execute(
+                f"{_multi_insert(TILES, len(chunk))}"
+                " ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes",
+                [value for row in chunk for value in row],
+            )
+
     def _last_tiles(
         self, conn: sqlite3.Connection, levels: Sequence[int]
     ) -> dict[int, tuple[int, bytes]]:
-        lasts = {}
-        for level in levels:
-            row = conn.execute(
-                "SELECT key, hashes FROM node_tiles WHERE key BETWEEN ? AND ?"
-                " ORDER BY key DESC LIMIT 1",
-                tiles.level_bounds(level),
-            ).fetchone()
-            if row is not None:
-                lasts[level] = (int(row[0]), bytes(row[1]))
-        return lasts
+        # The last tile of every level in one statement: each statement step releases the
+        # GIL, and in the service taking it back can wait behind other threads.
+        if not levels:
+            return {}
+        one = "SELECT * FROM (SELECT key, hashes FROM node_tiles WHERE key BETWEEN ? AND ?"
+        one += " ORDER BY key DESC LIMIT 1)"
+        rows = conn.execute(
+            " UNION ALL ".join([one] * len(levels)),
+            [bound for level in levels for bound in tiles.level_bounds(level)],
+        ).fetchall()
+        return {int(key) >> tiles.NODE_LEVEL_SHIFT: (int(key), bytes(h)) for key, h in rows}
 
     def _fetch_tiles(self, keys: Sequence[int]) -> dict[int, bytes]:
         found: dict[int, bytes] = {}
