@@ -48,11 +48,12 @@ _encoder = msgspec.msgpack.Encoder()
 def _serve(conn: Connection) -> None:
     """The process's loop: scores each request in order until the pipe closes."""
     from veriot.ai.alerts import AlertEngine
-    from veriot.ingest.service import tune_gc_for_service
+    from veriot.ingest.service import lower_helper_priority, tune_gc_for_service
 
     engine = AlertEngine()
     decoder = msgspec.msgpack.Decoder(_Request)
     tune_gc_for_service()
+    lower_helper_priority()
     conn.send_bytes(b"ready")
     while True:
         try:

@@ -37,7 +37,7 @@ from veriot.core.errors import DecodeError, VeriotError
 from veriot.core.types import BatchAuth, BatchSeal, Device, Reading, SecurityEvent
 from veriot.core.wire import decode_request
 from veriot.identity.signatures import SignatureCheck, verify_signatures
-from veriot.ingest.service import tune_gc_for_service
+from veriot.ingest.service import lower_helper_priority, tune_gc_for_service
 from veriot.ingest.verdict import Verdict
 from veriot.ingest.verify import Checked, CheckResult, Verifier
 
@@ -166,6 +166,7 @@ def _serve(conn: Connection, db: str | None, data_dir: str, max_skew_s: float) -
         return
     verifier = Verifier(devices.get, max_skew_s)
     tune_gc_for_service()
+    lower_helper_priority()
     conn.send_bytes(b"ready")
     try:
         while True:

@@ -3,6 +3,7 @@ service process, and scoring that goes on in the service when the process dies."
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 
@@ -12,6 +13,7 @@ from veriot.ai import AlertEngine, parse_alert_leaf
 from veriot.core.types import Reading, Record, SecurityEventKind
 from veriot.ingest.alert_process import ProcessScorer
 from veriot.ingest.alerts import LocalScorer
+from veriot.ingest.service import HELPER_NICENESS
 
 T0 = 1_700_000_000.0
 TRUCK, METER = "did:key:z6Mktruck", "did:key:z6Mkmeter"
@@ -82,3 +84,13 @@ def test_scoring_goes_on_in_the_service_when_the_process_dies(
         events += result.events
     assert process_scorer.anomalous_share(TRUCK) == fresh.anomalous_share(TRUCK)
     assert [(e.kind, e.device) for e in events] == [(SecurityEventKind.IMPOSSIBLE_VALUE, METER)]
+
+
+def test_the_scoring_process_yields_the_cores_to_the_service_process(
+    process_scorer: ProcessScorer,
+) -> None:
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    pid = process_scorer._process.pid
+    assert pid is not None
+    niceness = os.getpriority(os.PRIO_PROCESS, pid)
+    assert niceness == min(19, own + HELPER_NICENESS)

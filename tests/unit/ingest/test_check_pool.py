@@ -5,6 +5,7 @@ requests fail with CheckPoolError rather than hang."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from veriot.ingest.check_pool import (
     decode_result,
     encode_result,
 )
+from veriot.ingest.service import HELPER_NICENESS
 from veriot.ingest.verdict import Reason, Verdict
 from veriot.ingest.verify import Checked, CheckResult, Verifier
 from veriot.ports import Store
@@ -159,3 +161,10 @@ def test_pool_needs_a_process_and_a_shared_store(data: Path) -> None:
         CheckPool(0, None, data, SKEW)
     with pytest.raises(ValueError, match="memory"):
         CheckPool(1, "memory:", data, SKEW)
+
+
+def test_workers_yield_the_cores_to_the_service_process(pool: CheckPool) -> None:
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    for worker in pool._workers:
+        niceness = os.getpriority(os.PRIO_PROCESS, worker.process.pid)
+        assert niceness == min(19, own + HELPER_NICENESS)
