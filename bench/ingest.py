@@ -15,13 +15,14 @@ client runs on the same cores as the service and takes its share of them.
 
     .venv/bin/python bench/ingest.py [--requests N] [--threads N]
 
-Where the time goes on 2 cores (per-thread CPU clocks, 2026-12): with a signature per
-reading, verifying it costs ~19 us of a core (what the ceiling measures); decoding and
-leaf hashing on the check processes (~5 us), sequencing, storing and answering in the
-service process (~15 us) and alert scoring (~4 us) come on top, on the same two cores,
-so the ratio sits near 0.55. With one signature per 100 readings, the service process's
-one GIL bounds the rate: ~12 us of Python per reading across the sequencer, the event
-loop, the check processes' answer readers and the alert pipeline.
+Where the time goes on 2 cores (CPU clocks of each process, 2026-12, ceiling ~40,000/s):
+with a signature per reading, the check processes spend ~60 us of CPU per reading, of
+which verification is the ~50 us the ceiling measures; the service process (HTTP,
+sequencing, storing, answering) ~17 us; alert scoring ~6 us; the client ~1 us. The
+cores are saturated, so the ratio sits near 0.6; 0.85 would leave ~9 us per reading for
+everything but verification. With one signature per 100 readings the service process is
+the bound: ~15 us of Python per reading on one GIL (sequencer, event loop, answer
+readers, alert pipeline), ~0.9 of a core, with ~32 us per reading in all processes.
 """
 
 from __future__ import annotations
