@@ -12,7 +12,8 @@ differs, and only that:
   placeholders (`?`), which a backend with another style rewrites;
 - the bulk insert path (`_bulk_insert`: executemany, COPY, ...);
 - the tile lookups (`_last_tiles`, `_fetch_tiles`), where one round trip per level or
-  per chunk of keys is the difference between dialects;
+  per chunk of keys is the difference between dialects, and optionally how tiles are
+  written (`_store_tiles`; SQLite does it in one upsert);
 - a few statements in the dialect (`LOG_SIZE_SQL`, `BY_ID_SQL`, `NAME_MATCH_SQL`,
   `LEGACY_READINGS_SQL`) and the driver's exception for a unique violation
   (`UNIQUE_VIOLATION`).
