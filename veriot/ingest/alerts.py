@@ -1,7 +1,9 @@
 """The live alert pipeline: every accepted reading is scored, off the sequencer thread.
 
 The sequencer hands each commit to `AlertPipeline.on_appended` (a queue put, so the
-sequencer never waits on scoring). One worker thread takes commits in log order, feeds
+sequencer does not wait on scoring, unless scoring has fallen `max_backlog` readings
+behind: then it waits, and ingest slows to the pace of scoring rather than memory
+growing without bound). One worker thread takes commits in log order, feeds
 each record to the AlertEngine (one detector per device and sensor) and submits the
 alerts it raises to the sequencer as log leaves, with an IMPOSSIBLE_VALUE security event
 for each record that physics rules out (such a record is not fed to its detector). When
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 
 WARM_READINGS = 500
 """Readings per device replayed into the detectors at start."""
+MAX_BACKLOG = 200_000
+"""Committed readings not yet scored beyond which the sequencer's hook waits."""
 STOP_TIMEOUT_S = 30.0
 
 AlertSubscriber = Callable[[Sequence[tuple[int, Alert]]], None]
@@ -76,6 +80,7 @@ class AlertPipeline:
         engine: AlertEngine | None = None,
         warm_readings: int = WARM_READINGS,
         scorer: Scorer | None = None,
+        max_backlog: int = MAX_BACKLOG,
     ) -> None:
         self.engine: AlertEngine | None = None
         """The detectors, when they run in this process (no `scorer` given)."""
@@ -90,6 +95,9 @@ class AlertPipeline:
         self._warm_readings = warm_readings
         self._start_size = store.log_size()
         self._queue: queue.SimpleQueue[_Commit | _Flush | None] = queue.SimpleQueue()
+        self._max_backlog = max_backlog
+        self._backlog = 0  # readings queued and not yet scored, under _drained
+        self._drained = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._subscribers: dict[int, AlertSubscriber] = {}
@@ -104,9 +112,31 @@ class AlertPipeline:
     # -- the sequencer's side ----------------------------------------------------------
 
     def on_appended(self, segments: Sequence[Segment], alerts: Sequence[tuple[int, bytes]]) -> None:
-        """The sequencer's hook: queues the commit and returns at once."""
-        if not self._stopping:
-            self._queue.put((segments, alerts))
+        """The sequencer's hook: queues the commit and returns, at once unless scoring is
+        `max_backlog` readings behind (then it waits until scoring catches up)."""
+        if self._stopping:
+            return
+        n = sum(map(len, segments))
+        with self._drained:
+            if self._behind():
+                log.warning(
+                    "alert scoring is %d readings behind; ingest waits for it", self._backlog
+                )
+                while self._behind():
+                    self._drained.wait(1.0)
+            self._backlog += n
+        self._queue.put((segments, alerts))
+
+    def _behind(self) -> bool:
+        """Whether the hook must wait: scoring runs and is max_backlog readings behind."""
+        return (
+            self._backlog >= self._max_backlog and self._thread is not None and not self._stopping
+        )
+
+    @property
+    def backlog(self) -> int:
+        """Readings committed to the log and not yet scored."""
+        return self._backlog
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -220,6 +250,10 @@ class AlertPipeline:
                     )
             except Exception:
                 log.exception("scoring a commit of %d segments failed", len(segments))
+            finally:
+                with self._drained:
+                    self._backlog -= sum(map(len, segments))
+                    self._drained.notify_all()
 
     def _wait_pending(self) -> None:
         if self._pending is not None:

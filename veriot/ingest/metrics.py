@@ -29,6 +29,11 @@ class IngestMetrics:
             registry=self.registry,
         )
         self.log_size = Gauge("veriot_log_size", "Leaves in the log", registry=self.registry)
+        self.alert_backlog = Gauge(
+            "veriot_alert_backlog_readings",
+            "Readings committed to the log and not yet scored by the anomaly detectors",
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "veriot_ingest_latency_seconds",
             "Time from request received to durable verdict",

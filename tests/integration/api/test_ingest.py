@@ -395,3 +395,18 @@ def test_a_store_failure_is_a_503_that_keeps_nothing_and_a_retry_lands(
     r = post(service, second)
     assert r.status_code == 200
     assert [(x["status"], x["index"]) for x in r.json()["results"]] == [("accepted", 1)]
+
+
+def test_metrics_show_how_far_alert_scoring_is_behind(service: LiveService) -> None:
+    from veriot.bootstrap import Node
+
+    key = DeviceKey.generate()
+    register(service, key)
+    assert post(service, *(reading(key, seq) for seq in range(1, 6))).status_code == 200
+    node = service.node
+    assert isinstance(node, Node) and node.alerts is not None
+    node.alerts.flush()
+    with service.client() as c:
+        lines = c.get("/metrics").text.splitlines()
+    assert "veriot_alert_backlog_readings 0.0" in lines
+    assert node.alerts.scored >= 10  # both records of each reading reached a detector

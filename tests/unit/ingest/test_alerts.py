@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from veriot.ai.base import Detector
 from veriot.clock import SystemClock
 from veriot.core.types import Device, Record, SecurityEventKind, SignedReading
 from veriot.device import DeviceKey, sign_reading
-from veriot.ingest.alerts import AlertPipeline
+from veriot.ingest.alerts import MAX_BACKLOG, AlertPipeline, LocalScorer, Scored, Scorer
 from veriot.ingest.sequencer import Sequencer
 from veriot.ingest.verify import Verifier
 from veriot.ports import AlertQuery, Store
@@ -27,11 +28,23 @@ SEED = bytes(range(32))
 class Node:
     """A sequencer with an alert pipeline on `store`, as the bootstrap wires them."""
 
-    def __init__(self, store: Store, engine: AlertEngine | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        engine: AlertEngine | None = None,
+        scorer: Scorer | None = None,
+        max_backlog: int = MAX_BACKLOG,
+    ) -> None:
         self.store = store
         self.sequencer = Sequencer(store, SEED, SystemClock(), checkpoint_interval_s=3600)
         self.alerts = AlertPipeline(
-            store, self.sequencer, store.get_device, SystemClock(), engine=engine
+            store,
+            self.sequencer,
+            store.get_device,
+            SystemClock(),
+            engine=engine,
+            scorer=scorer,
+            max_backlog=max_backlog,
         )
         self.sequencer.on_appended = self.alerts.on_appended
         self.verifier = Verifier(store.get_device, max_skew_s=1e12)
@@ -171,3 +184,41 @@ def test_a_restart_warms_the_detectors_and_raises_nothing_twice(
         second.stop()
     (_, old), (_, new) = alerts_in(store)
     assert new.last_index == 61 and new.first_index == old.first_index == 0
+
+
+class HeldScorer(LocalScorer):
+    """Detectors that score only while `go` is set, counting the readings they saw."""
+
+    def __init__(self) -> None:
+        super().__init__(AlertEngine())
+        self.go = threading.Event()
+        self.seen = 0
+
+    def score(self, readings: Sequence[tuple[int, Any]], *args: Any) -> Scored:
+        assert self.go.wait(10), "the test never let scoring go on"
+        self.seen += len(readings)
+        return super().score(readings, *args)
+
+
+def test_ingest_waits_for_scoring_that_fell_a_backlog_behind(store: Store, key: DeviceKey) -> None:
+    scorer = HeldScorer()
+    node = Node(store, scorer=scorer, max_backlog=10)
+    try:
+        assert node.ingest(temps(key, 6)) == list(range(6))  # scoring holds: 6 behind
+        assert node.ingest(temps(key, 6, first_seq=7)) == list(range(6, 12))  # 12 behind
+        assert node.alerts.backlog == 12
+
+        # a commit beyond the bound is answered, then the sequencer waits for scoring
+        assert node.ingest(temps(key, 3, first_seq=13)) == [12, 13, 14]
+        waiting = threading.Thread(target=node.ingest, args=(temps(key, 2, first_seq=16),))
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive() and store.log_size() == 15
+        scorer.go.set()
+        waiting.join(10)
+        assert not waiting.is_alive() and store.log_size() == 17
+        node.alerts.flush()
+        assert node.alerts.backlog == 0 and scorer.seen == 17
+    finally:
+        scorer.go.set()
+        node.stop()

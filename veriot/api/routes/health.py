@@ -24,4 +24,6 @@ def healthz(node: NodeDep) -> dict[str, object]:
 @router.get("/metrics")
 def metrics(node: NodeDep) -> Response:
     node.metrics.log_size.set(node.sequencer.size)
+    if node.alerts is not None:
+        node.metrics.alert_backlog.set(node.alerts.backlog)
     return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
