@@ -41,6 +41,22 @@ def _multi_insert(table: Table, rows: int) -> str:
     )
 
 
+def _insert_rows(
+    conn: sqlite3.Connection, table: Table, rows: Sequence[Sequence[Any]], tail: str = ""
+) -> None:
+    """Inserts `rows` into `table` with many rows per statement, each statement ending in
+    `tail` (e.g. an ON CONFLICT clause). Many rows per statement rather than executemany:
+    sqlite3 releases the GIL around each statement step, and in the service every release
+    lets another thread in for up to a switch interval, so one step per row made appends
+    wait on them."""
+    per_statement = max(1, _MAX_VARIABLES // len(table.columns))
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        conn.execute(
+            _multi_insert(table, len(chunk)) + tail, [value for row in chunk for value in row]
+        )
+
+
 def split_statements(script: str) -> Iterator[str]:
     """The SQL statements of a script, each complete (triggers included)."""
     buffer = ""
@@ -159,16 +175,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     def _bulk_insert(
         self, conn: sqlite3.Connection, table: Table, rows: Sequence[Sequence[Any]]
     ) -> None:
-        # Many rows per statement rather than executemany: sqlite3 releases the GIL around
-        # each statement step, and in the service every release lets another thread in
-        # for up to a switch interval, so one step per row made appends wait on them.
-        width = len(table.columns)
-        per_statement = max(1, _MAX_VARIABLES // width)
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            conn.execute(
-                _multi_insert(table, len(chunk)), [value for row in chunk for value in row]
-            )
+        _insert_rows(conn, table, rows)
 
     def _store_tiles(
         self,
@@ -179,13 +186,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         # New and grown tiles in one upsert statement rather than a step per grown tile
         # (about one per level in every append).
         rows = inserts + [(key, hashes) for hashes, key in updates]
-        for start in range(0, len(rows), _MAX_VARIABLES // 2):
-            chunk = rows[start : start + _MAX_VARIABLES // 2]
-            conn.execute(
-                f"{_multi_insert(TILES, len(chunk))}"
-                " ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes",
-                [value for row in chunk for value in row],
-            )
+        _insert_rows(conn, TILES, rows, " ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes")
 
     def _last_tiles(
         self, conn: sqlite3.Connection, levels: Sequence[int]
