@@ -6,9 +6,10 @@ here is an immutable value; none of them knows how it is stored or sent.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import IntEnum, StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -103,6 +104,48 @@ class NodeId:
 
     level: int
     index: int
+
+
+class NodeRuns(Sequence[tuple[NodeId, bytes]]):
+    """Tree nodes as one run per level: `levels[level] = (first, hashes)` holds the hashes
+    of nodes (level, first), (level, first + 1), ... An append to an append-only tree
+    completes exactly such a run on each level it reaches, so the log hands its new nodes
+    over in this form, without an object per node. As a Sequence it is the
+    (NodeId, hash) pairs, level by level (children before parents), each level in index
+    order. Precondition: `levels` is not changed once given."""
+
+    __slots__ = ("_count", "levels")
+
+    def __init__(self, levels: Mapping[int, tuple[int, Sequence[bytes]]]) -> None:
+        self.levels = levels
+        self._count = sum(len(hashes) for _, hashes in levels.values())
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[NodeId, bytes]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[tuple[NodeId, bytes]]: ...
+
+    def __getitem__(self, i: int | slice) -> tuple[NodeId, bytes] | list[tuple[NodeId, bytes]]:
+        pairs = list(self)
+        return pairs[i]
+
+    def __iter__(self) -> Iterator[tuple[NodeId, bytes]]:
+        for level in sorted(self.levels):
+            first, hashes = self.levels[level]
+            for index, value in enumerate(hashes, first):
+                yield NodeId(level, index), value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"NodeRuns({dict(self.levels)!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,18 +326,9 @@ _sr_reading, _sr_signature, _sr_batch = _setters(SignedReading, ("reading", "sig
 _ba_root, _ba_size, _ba_index, _ba_path, _ba_signature = _setters(
     BatchAuth, ("root", "size", "index", "path", "signature")
 )
-_node_level, _node_index = _setters(NodeId, ("level", "index"))
 _st_id, _st_index, _st_signed, _st_leaf_hash, _st_received_at, _st_gap, _st_message = _setters(
     StoredReading, ("id", "index", "signed", "leaf_hash", "received_at", "gap", "message")
 )
-
-
-def build_node_id(level: int, index: int) -> NodeId:
-    """NodeId(level, index), built faster (the log appends about two per reading)."""
-    n: NodeId = _new(NodeId)
-    _node_level(n, level)
-    _node_index(n, index)
-    return n
 
 
 def build_record(name: str, value: float, time: float, unit: str) -> Record:

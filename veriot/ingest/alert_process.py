@@ -4,9 +4,10 @@ Every accepted record is fed to a streaming detector, which in Python costs more
 sequencing and storing the reading. In the service process that work would share one
 GIL with the HTTP server and the sequencer; here it runs beside them. The alert pipeline
 (veriot/ingest/alerts.py) stays in the service and still decides what is logged: it
-sends each commit's (log index, reading) pairs with the devices' types, in log order,
-and gets back the alert leaves, the impossible-value events and the drift share of
-each device it sent, exactly what scoring in its own process would give.
+sends each commit's segments as runs (first log index, readings) with the devices'
+types, in log order, and gets back the alert leaves, the impossible-value events and
+the drift share of each device it sent, exactly what scoring in its own process would
+give.
 
 If the process dies, the pipeline goes on with detectors in the service process (they
 start empty, as after a restart without history), and says so in the log.
@@ -23,7 +24,7 @@ import msgspec
 
 from veriot.core.errors import VeriotError
 from veriot.core.types import Reading
-from veriot.ingest.alerts import LocalScorer, Scored, score_readings
+from veriot.ingest.alerts import LocalScorer, Run, Scored, score_readings
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ START_TIMEOUT_S = 60.0
 
 
 class _Request(msgspec.Struct, array_like=True, gc=False):
-    readings: list[tuple[int, Reading]]
+    runs: list[tuple[int, Sequence[Reading]]]
     types: dict[str, str]
     now: float
     emit: bool
@@ -60,7 +61,7 @@ def _serve(conn: Connection) -> None:
             request = decoder.decode(conn.recv_bytes())
         except EOFError:
             return
-        scored = score_readings(engine, request.readings, request.types, request.now, request.emit)
+        scored = score_readings(engine, request.runs, request.types, request.now, request.emit)
         shares = {device: engine.anomalous_share(device) for device in request.types}
         conn.send_bytes(_encoder.encode(_Answer(scored, shares)))
 
@@ -88,16 +89,14 @@ class ProcessScorer:
 
     def score(
         self,
-        readings: Sequence[tuple[int, Reading]],
+        runs: Sequence[Run],
         types: Mapping[str, str],
         now: float,
         emit: bool,
     ) -> Scored:
         if self._fallback is None:
             try:
-                self._conn.send_bytes(
-                    _encoder.encode(_Request(list(readings), dict(types), now, emit))
-                )
+                self._conn.send_bytes(_encoder.encode(_Request(list(runs), dict(types), now, emit)))
                 answer = self._decoder.decode(self._conn.recv_bytes())
             except (EOFError, OSError, msgspec.MsgspecError) as exc:
                 from veriot.ai.alerts import AlertEngine
@@ -107,7 +106,7 @@ class ProcessScorer:
             else:
                 self._shares.update(answer.shares)
                 return answer.scored
-        return self._fallback.score(readings, types, now, emit)
+        return self._fallback.score(runs, types, now, emit)
 
     def anomalous_share(self, device: str) -> float:
         if self._fallback is not None:

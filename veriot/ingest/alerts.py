@@ -241,11 +241,7 @@ class AlertPipeline:
                     self._publish(alerts)
                 if segments:
                     self._score(
-                        (
-                            (segment.first_index + i, reading)
-                            for segment in segments
-                            for i, reading in enumerate(segment.readings)
-                        ),
+                        [(segment.first_index, segment.readings) for segment in segments],
                         emit=True,
                     )
             except Exception:
@@ -271,20 +267,19 @@ class AlertPipeline:
             recent = self._store.recent_readings(device.did, self._warm_readings)
             history.extend(r for r in recent if r.index < self._start_size)
         history.sort(key=lambda r: r.index)
-        self._score(((r.index, r.signed.reading) for r in history), emit=False)
+        self._score([(r.index, (r.signed.reading,)) for r in history], emit=False)
         log.info("alert detectors warmed on %d readings", len(history))
 
-    def _score(self, readings: Iterable[tuple[int, Reading]], emit: bool) -> None:
-        """Feeds each (log index, reading) to the detectors, in log order, and submits the
+    def _score(self, runs: Sequence[Run], emit: bool) -> None:
+        """Feeds each run of readings to the detectors, in log order, and submits the
         alerts and impossible-value events they raise when `emit`."""
-        batch = list(readings)
         types: dict[str, str] = {}
-        for _, reading in batch:
-            device = reading.device
-            if device not in types:
+        for _, readings in runs:
+            device = readings[0].device if readings else None
+            if device is not None and device not in types:
                 found = self._lookup(device)
                 types[device] = found.type if found is not None else "generic"
-        result = self._scorer.score(batch, types, self._clock.now(), emit)
+        result = self._scorer.score(runs, types, self._clock.now(), emit)
         self.scored += result.scored
         if emit and (result.leaves or result.events):
             self.raised += len(result.leaves)
@@ -300,13 +295,19 @@ class Scored(msgspec.Struct, array_like=True, gc=False):
     scored: int
 
 
+Run = tuple[int, Sequence[Reading]]
+"""Readings of one device at consecutive log indices: (the first one's log index, the
+readings), as a Segment holds them."""
+
+
 class Scorer(Protocol):
-    """Where the detectors run: `score` feeds readings in log order (see score_readings);
+    """Where the detectors run: `score` feeds runs of readings in log order (see
+    score_readings);
     `anomalous_share` reads a device's current drift share (AlertEngine.anomalous_share)."""
 
     def score(
         self,
-        readings: Sequence[tuple[int, Reading]],
+        runs: Sequence[Run],
         types: Mapping[str, str],
         now: float,
         emit: bool,
@@ -325,12 +326,12 @@ class LocalScorer:
 
     def score(
         self,
-        readings: Sequence[tuple[int, Reading]],
+        runs: Sequence[Run],
         types: Mapping[str, str],
         now: float,
         emit: bool,
     ) -> Scored:
-        return score_readings(self.engine, readings, types, now, emit)
+        return score_readings(self.engine, runs, types, now, emit)
 
     def anomalous_share(self, device: str) -> float:
         return self.engine.anomalous_share(device)
@@ -341,40 +342,43 @@ class LocalScorer:
 
 def score_readings(
     engine: AlertEngine,
-    readings: Iterable[tuple[int, Reading]],
+    runs: Iterable[Run],
     types: Mapping[str, str],
     now: float,
     emit: bool,
 ) -> Scored:
-    """Feeds each plausible record of each (log index, reading) to `engine`, in order;
-    `types[device]` is each device's type. A record whose value its unit rules out is not
-    fed: it becomes an IMPOSSIBLE_VALUE event (time `now`). Alerts become leaves when
+    """Feeds each plausible record of each reading of each run to `engine`, in order;
+    `types[device]` is each device's type. A record whose value its unit rules out is
+    not fed: it becomes an IMPOSSIBLE_VALUE event (time `now`). Alerts become leaves when
     `emit` (else detectors only learn, as in a warm start)."""
     leaves: list[bytes] = []
     events: list[SecurityEvent] = []
     scored = 0
     feed = engine.feed
-    for index, reading in readings:
-        device = reading.device
+    for first, readings in runs:
+        if not readings:
+            continue
+        device = readings[0].device
         kind = types.get(device, "generic")
-        for record in reading.records:
-            if not is_plausible(record.unit, record.value):
-                events.append(
-                    SecurityEvent(
-                        device,
-                        SecurityEventKind.IMPOSSIBLE_VALUE,
-                        now,
-                        reading.seq,
-                        f"{record.name} = {record.value!r} {record.unit} is outside what "
-                        f"the unit allows (log index {index})",
+        for index, reading in enumerate(readings, first):
+            for record in reading.records:
+                if not is_plausible(record.unit, record.value):
+                    events.append(
+                        SecurityEvent(
+                            device,
+                            SecurityEventKind.IMPOSSIBLE_VALUE,
+                            now,
+                            reading.seq,
+                            f"{record.name} = {record.value!r} {record.unit} is outside what "
+                            f"the unit allows (log index {index})",
+                        )
                     )
-                )
-                continue
-            scored += 1
-            alert = feed(device, kind, record.name, record.time, record.value, index)
-            if alert is not None and emit:
-                try:
-                    leaves.append(alert_leaf(alert))
-                except InputError:
-                    log.exception("alert of %s/%s cannot be a leaf", device, record.name)
+                    continue
+                scored += 1
+                alert = feed(device, kind, record.name, record.time, record.value, index)
+                if alert is not None and emit:
+                    try:
+                        leaves.append(alert_leaf(alert))
+                    except InputError:
+                        log.exception("alert of %s/%s cannot be a leaf", device, record.name)
     return Scored(leaves, events, scored)

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 
 from veriot.core.errors import InputError, StoreError
-from veriot.core.types import NodeId, build_node_id
+from veriot.core.types import NodeId, NodeRuns
 from veriot.ledger.hashing import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX
 
 Fetch = Callable[[Sequence[NodeId]], list[bytes]]
@@ -108,9 +108,10 @@ class LogTree:
             return EMPTY_ROOT
         return fold_right(self._hashes)
 
-    def append_leaf_hashes(self, leaf_hashes: Sequence[bytes]) -> list[tuple[NodeId, bytes]]:
+    def append_leaf_hashes(self, leaf_hashes: Sequence[bytes]) -> NodeRuns:
         """Appends leaves by their leaf hashes and returns every node that became complete,
-        the level-0 nodes of the new leaves included, children before parents.
+        the level-0 nodes of the new leaves included: on each level a run of consecutive
+        nodes, starting at (level, old size >> level).
 
         Requires every hash to be 32 bytes; the tree is unchanged when one is not.
         """
@@ -120,12 +121,12 @@ class LogTree:
         # Hot path: locals instead of attribute and global lookups.
         stack = self._hashes
         pop, push = stack.pop, stack.append
-        sha, prefix, node_id = _sha256, NODE_PREFIX, build_node_id
-        out: list[tuple[NodeId, bytes]] = []
-        emit = out.append
-        size = self._size
+        sha, prefix = _sha256, NODE_PREFIX
+        start = size = self._size
+        end = start + len(leaf_hashes)
+        runs: list[list[bytes]] = [[] for _ in range(end.bit_length() + 1)]
+        runs[0].extend(leaf_hashes)
         for h in leaf_hashes:
-            emit((node_id(0, size), h))
             # Each trailing 1 bit of the old size is a perfect subtree that the new leaf
             # completes into one twice as large.
             s, level = size, 0
@@ -133,8 +134,8 @@ class LogTree:
                 h = sha(prefix + pop() + h).digest()
                 s >>= 1
                 level += 1
-                emit((node_id(level, s), h))
+                runs[level].append(h)
             push(h)
             size += 1
         self._size = size
-        return out
+        return NodeRuns({level: (start >> level, run) for level, run in enumerate(runs) if run})

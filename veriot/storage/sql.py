@@ -410,7 +410,7 @@ class SqlStore(ABC, Generic[ConnT]):
                             f" {seq} (index {stored.index})"
                         )
 
-    def _write_tiles(self, conn: ConnT, levels: dict[int, list[tuple[int, bytes]]]) -> None:
+    def _write_tiles(self, conn: ConnT, levels: dict[int, tiles.NodeRun]) -> None:
         if not levels:
             return
         order = sorted(levels)

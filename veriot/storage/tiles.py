@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from veriot.core.canonical import HASH_BYTES
 from veriot.core.errors import InputError, StoreError
-from veriot.core.types import NodeId
+from veriot.core.types import NodeId, NodeRuns
 
 NODE_LEVEL_SHIFT = 56
 MAX_NODE_LEVEL = 127
@@ -41,27 +41,27 @@ def stored_count(key: int, length: int) -> int:
     return tile * TILE_WIDTH + length // HASH_BYTES
 
 
-def group_by_level(nodes: Iterable[tuple[NodeId, bytes]]) -> dict[int, list[tuple[int, bytes]]]:
-    """The nodes of a batch by level, each level sorted by index. Raises InputError for a
-    node outside the key range or a hash that is not 32 bytes."""
-    levels: dict[int, list[tuple[int, bytes]]] = {}
-    for node, value in nodes:
-        entries = levels.get(node.level)
-        if entries is None:
-            entries = levels[node.level] = []
-        entries.append((node.index, value))
-    for level, entries in levels.items():
-        # Indices within a level are distinct, so tuples sort by index alone (in C).
-        entries.sort()
-        for index, _ in (entries[0], entries[-1]):
-            if not 0 <= level <= MAX_NODE_LEVEL or not 0 <= index < 1 << NODE_LEVEL_SHIFT:
-                raise InputError(
-                    f"tree node (level {level}, index {index}) is out of range: want "
-                    f"0 <= level <= {MAX_NODE_LEVEL} and 0 <= index < 2**{NODE_LEVEL_SHIFT}"
-                )
+NodeRun = tuple[int, Sequence[bytes]]
+"""The nodes of one level that a batch adds: (the first one's index, their hashes in index
+order, at consecutive indices)."""
+
+
+def group_by_level(nodes: Iterable[tuple[NodeId, bytes]]) -> dict[int, NodeRun]:
+    """The nodes of a batch as one run per level. Raises InputError for a node outside
+    the key range or a hash that is not 32 bytes, StoreError when a level's nodes are not
+    consecutive (one given twice, or one missing between two others)."""
+    levels = dict(nodes.levels) if isinstance(nodes, NodeRuns) else _runs_of_pairs(nodes)
+    for level, (first, hashes) in levels.items():
+        last = first + len(hashes) - 1
+        if not 0 <= level <= MAX_NODE_LEVEL or not (first >= 0 and last < 1 << NODE_LEVEL_SHIFT):
+            bad = first if first < 0 else last
+            raise InputError(
+                f"tree node (level {level}, index {bad}) is out of range: want "
+                f"0 <= level <= {MAX_NODE_LEVEL} and 0 <= index < 2**{NODE_LEVEL_SHIFT}"
+            )
         # One join checks every length at C speed; the slow scan only names the culprit.
-        if len(b"".join([value for _, value in entries])) != HASH_BYTES * len(entries):
-            for index, value in entries:
+        if len(b"".join(hashes)) != HASH_BYTES * len(hashes):
+            for index, value in enumerate(hashes, first):
                 if len(value) != HASH_BYTES:
                     raise InputError(
                         f"tree node (level {level}, index {index}) has a {len(value)}-byte "
@@ -70,12 +70,28 @@ def group_by_level(nodes: Iterable[tuple[NodeId, bytes]]) -> dict[int, list[tupl
     return levels
 
 
-def check_level(level: int, stored: int, entries: Sequence[tuple[int, bytes]]) -> None:
-    """Raises StoreError unless `entries` (sorted by index) are nodes stored, stored+1, ...
-    of a level that holds `stored` nodes."""
-    if [index for index, _ in entries] == list(range(stored, stored + len(entries))):
+def _runs_of_pairs(nodes: Iterable[tuple[NodeId, bytes]]) -> dict[int, NodeRun]:
+    by_level: dict[int, list[tuple[int, bytes]]] = {}
+    for node, value in nodes:
+        entries = by_level.get(node.level)
+        if entries is None:
+            entries = by_level[node.level] = []
+        entries.append((node.index, value))
+    levels: dict[int, NodeRun] = {}
+    for level, entries in by_level.items():
+        entries.sort(key=lambda entry: entry[0])
+        first = entries[0][0]
+        check_level(level, first, [index for index, _ in entries])
+        levels[level] = (first, [value for _, value in entries])
+    return levels
+
+
+def check_level(level: int, stored: int, indices: Sequence[int]) -> None:
+    """Raises StoreError unless `indices` (sorted) are nodes stored, stored+1, ... of a
+    level that holds `stored` nodes."""
+    if list(indices) == list(range(stored, stored + len(indices))):
         return
-    for offset, (index, _) in enumerate(entries):
+    for offset, index in enumerate(indices):
         if index != stored + offset:
             if index < stored + offset:
                 raise StoreError(f"tree node (level {level}, index {index}) is already stored")
@@ -83,6 +99,13 @@ def check_level(level: int, stored: int, entries: Sequence[tuple[int, bytes]]) -
                 f"tree node (level {level}, index {index}) would leave a gap: level {level} "
                 f"holds nodes 0..{stored + offset - 1}, so the next must be {stored + offset}"
             )
+
+
+def check_run(level: int, stored: int, run: NodeRun) -> None:
+    """Raises StoreError unless `run` starts right after the `stored` nodes of its level."""
+    first, hashes = run
+    if first != stored:
+        check_level(level, stored, range(first, first + len(hashes)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,20 +117,19 @@ class TileWrite:
     new: bool
 
 
-def plan_level(
-    level: int, last: tuple[int, bytes] | None, entries: Sequence[tuple[int, bytes]]
-) -> list[TileWrite]:
-    """The tile writes that add `entries` (sorted by index) to a level whose last stored
-    tile is `last` (key, hashes), or which has none. Raises StoreError unless the entries
-    are exactly the next nodes of the level."""
+def plan_level(level: int, last: tuple[int, bytes] | None, run: NodeRun) -> list[TileWrite]:
+    """The tile writes that add the nodes of `run` to a level whose last stored tile is
+    `last` (key, hashes), or which has none. Raises StoreError unless the run holds
+    exactly the next nodes of the level."""
     stored = 0 if last is None else stored_count(last[0], len(last[1]))
-    check_level(level, stored, entries)
+    check_run(level, stored, run)
+    hashes = run[1]
     writes = []
     position, index = 0, stored
-    while position < len(entries):
+    while position < len(hashes):
         tile, slot = divmod(index, TILE_WIDTH)
-        take = min(TILE_WIDTH - slot, len(entries) - position)
-        data = b"".join(value for _, value in entries[position : position + take])
+        take = min(TILE_WIDTH - slot, len(hashes) - position)
+        data = b"".join(hashes[position : position + take])
         if slot:
             assert last is not None and last[0] == tile_key(level, tile)
             writes.append(TileWrite(last[0], last[1] + data, new=False))

@@ -8,13 +8,11 @@ import sys
 from veriot.core import canonical
 from veriot.core.types import (
     BatchAuth,
-    NodeId,
     Reading,
     Record,
     SignedReading,
     StoredReading,
     build_batch_auth,
-    build_node_id,
     build_reading,
     build_record,
     build_signed,
@@ -39,8 +37,6 @@ def test_builders_equal_the_constructors() -> None:
     stored = build_stored("ab" * 32, 9, signed, ROOT, 5.0, True, b"m")
     assert stored == StoredReading("ab" * 32, 9, signed, ROOT, 5.0, True, b"m")
     assert stored.message == b"m" and hash(record) == hash(Record("temp", 4.5, 1000.0, "Cel"))
-    node = build_node_id(3, 12)
-    assert node == NodeId(3, 12) and hash(node) == hash(NodeId(3, 12))
 
 
 def test_leaf_prefixes_start_the_leaves() -> None:

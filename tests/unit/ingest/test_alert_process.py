@@ -12,7 +12,7 @@ import pytest
 from veriot.ai import AlertEngine, parse_alert_leaf
 from veriot.core.types import Reading, Record, SecurityEventKind
 from veriot.ingest.alert_process import ProcessScorer
-from veriot.ingest.alerts import LocalScorer
+from veriot.ingest.alerts import LocalScorer, Run
 from veriot.ingest.service import HELPER_NICENESS
 
 T0 = 1_700_000_000.0
@@ -20,25 +20,24 @@ TRUCK, METER = "did:key:z6Mktruck", "did:key:z6Mkmeter"
 TYPES = {TRUCK: "cold-chain", METER: "smart-meter"}
 
 
-def commits() -> list[list[tuple[int, Reading]]]:
-    """Commits of two devices' readings in log order: a steady stretch, then a spike in
-    the truck's temperature and an impossible humidity from the meter."""
+def commits() -> list[list[Run]]:
+    """Commits of two devices' readings in log order, each device's as one run: a steady
+    stretch, then a spike in the truck's temperature and an impossible humidity from the
+    meter."""
     rng = random.Random(7)
-    out: list[list[tuple[int, Reading]]] = []
+    out: list[list[Run]] = []
     index = 0
     for c in range(12):
-        commit = []
+        trucks, meters = [], []
         for k in range(10):
             seq = c * 10 + k + 1
             t = T0 + 60 * seq
             temp = 40.0 if seq == 95 else 4.0 + rng.gauss(0, 0.05)
             humidity = 140.0 if seq == 101 else 80.0 + rng.gauss(0, 0.5)
-            commit.append((index, Reading(TRUCK, seq, (Record("temperature", temp, t, "Cel"),))))
-            commit.append(
-                (index + 1, Reading(METER, seq, (Record("humidity", humidity, t, "%RH"),)))
-            )
-            index += 2
-        out.append(commit)
+            trucks.append(Reading(TRUCK, seq, (Record("temperature", temp, t, "Cel"),)))
+            meters.append(Reading(METER, seq, (Record("humidity", humidity, t, "%RH"),)))
+        out.append([(index, tuple(trucks)), (index + 10, tuple(meters))])
+        index += 20
     return out
 
 

@@ -15,7 +15,7 @@ from veriot.ai.base import Detector
 from veriot.clock import SystemClock
 from veriot.core.types import Device, Record, SecurityEventKind, SignedReading
 from veriot.device import DeviceKey, sign_reading
-from veriot.ingest.alerts import MAX_BACKLOG, AlertPipeline, LocalScorer, Scored, Scorer
+from veriot.ingest.alerts import MAX_BACKLOG, AlertPipeline, LocalScorer, Run, Scored, Scorer
 from veriot.ingest.sequencer import Sequencer
 from veriot.ingest.verify import Verifier
 from veriot.ports import AlertQuery, Store
@@ -194,10 +194,10 @@ class HeldScorer(LocalScorer):
         self.go = threading.Event()
         self.seen = 0
 
-    def score(self, readings: Sequence[tuple[int, Any]], *args: Any) -> Scored:
+    def score(self, runs: Sequence[Run], *args: Any) -> Scored:
         assert self.go.wait(10), "the test never let scoring go on"
-        self.seen += len(readings)
-        return super().score(readings, *args)
+        self.seen += sum(len(readings) for _, readings in runs)
+        return super().score(runs, *args)
 
 
 def test_ingest_waits_for_scoring_that_fell_a_backlog_behind(store: Store, key: DeviceKey) -> None:

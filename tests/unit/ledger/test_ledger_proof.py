@@ -166,15 +166,22 @@ def test_log_tree_matches_known_small_trees() -> None:
     tree = LogTree()
     assert tree.root() == EMPTY_ROOT
     new = tree.append_leaf_hashes([a, b, c])
-    assert new == [
+    assert new.levels == {0: (0, [a, b, c]), 1: (0, [node_hash(a, b)])}
+    assert list(new) == [
         (NodeId(0, 0), a),
         (NodeId(0, 1), b),
-        (NodeId(1, 0), node_hash(a, b)),
         (NodeId(0, 2), c),
+        (NodeId(1, 0), node_hash(a, b)),
     ]
     assert tree.size == 3
     assert tree.root() == node_hash(node_hash(a, b), c)
     assert tree.hashes == (node_hash(a, b), c)
+    # each level's run starts where that level stood: leaf 3, node (1, 1), node (2, 0)
+    d = leaf_hash(b"d")
+    cd = node_hash(c, d)
+    more = tree.append_leaf_hashes([d])
+    assert more.levels == {0: (3, [d]), 1: (1, [cd]), 2: (0, [node_hash(node_hash(a, b), cd)])}
+    assert len(more) == 3
 
 
 def test_log_tree_refuses_bad_hashes_and_bad_state() -> None:

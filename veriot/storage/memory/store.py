@@ -118,14 +118,12 @@ class MemoryStore:
                 cols = alert_index.alert_columns(leaf)
                 if cols is not None:
                     self._alert_columns[index] = cols
-            for level, entries in levels.items():
-                self._levels.setdefault(level, []).extend(value for _, value in entries)
+            for level, (_, hashes) in levels.items():
+                self._levels.setdefault(level, []).extend(hashes)
             self._events.extend(batch.events)
             self._size += len(readings) + len(batch.alerts)
 
-    def _validate(
-        self, batch: AppendBatch
-    ) -> tuple[list[StoredReading], dict[int, list[tuple[int, bytes]]]]:
+    def _validate(self, batch: AppendBatch) -> tuple[list[StoredReading], dict[int, tiles.NodeRun]]:
         """Every check the SQL stores make, before anything is written; returns the
         batch's readings (its segments' included, with their messages) and its nodes by
         level."""
@@ -155,8 +153,8 @@ class MemoryStore:
             levels = tiles.group_by_level(batch.nodes)
         except InputError as exc:
             raise StoreError(f"append wrote nothing: {exc}") from exc
-        for level, entries in levels.items():
-            tiles.check_level(level, len(self._levels.get(level, ())), entries)
+        for level, run in levels.items():
+            tiles.check_run(level, len(self._levels.get(level, ())), run)
         return readings, levels
 
     def get_nodes(self, ids: Sequence[NodeId]) -> list[bytes]:
