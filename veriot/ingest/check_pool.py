@@ -39,7 +39,7 @@ from veriot.core.wire import decode_request
 from veriot.identity.signatures import SignatureCheck, verify_signatures
 from veriot.ingest.service import lower_helper_priority, tune_gc_for_service
 from veriot.ingest.verdict import Verdict
-from veriot.ingest.verify import Checked, CheckResult, Verifier
+from veriot.ingest.verify import Checked, CheckedRun, CheckResult, Verifier
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +78,30 @@ class _CheckedWire(msgspec.Struct, array_like=True, gc=False):
     position: int
 
 
+class _RunWire(msgspec.Struct, array_like=True, gc=False):
+    """A CheckedRun as it crosses the pipe: its columns."""
+
+    device: str
+    readings: tuple[Reading, ...]
+    ids: tuple[str, ...]
+    leaf_hashes: tuple[bytes, ...]
+    messages: tuple[bytes, ...]
+    seqs: tuple[int, ...]
+    signatures: tuple[bytes, ...]
+    batch_auths: tuple[BatchAuth, ...]
+    seal: BatchSeal | None
+    positions: tuple[int, ...]
+
+
 class _Answer(msgspec.Struct, array_like=True, gc=False):
-    """A CheckResult: each item is a checked reading, or the position of its verdict."""
+    """A CheckResult: each item is a checked reading, or the position of its verdict; or,
+    when every item is one CheckedRun (the common case), `run` and no items."""
 
     items: list[_CheckedWire | int]
     verdicts: list[Verdict]
     events: list[SecurityEvent]
     seals: list[BatchSeal]
+    run: _RunWire | None = None
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -96,6 +113,21 @@ _device_decoder = msgspec.msgpack.Decoder(Device)
 
 def encode_result(result: CheckResult) -> bytes:
     """The msgpack form of a CheckResult (see decode_result)."""
+    run = CheckedRun.of(result.items)
+    if run is not None:
+        wire = _RunWire(
+            run.device,
+            tuple(run.readings),
+            tuple(run.ids),
+            tuple(run.leaf_hashes),
+            tuple(run.messages),
+            tuple(run.seqs),
+            tuple(run.signatures),
+            tuple(run.batch_auths),
+            run.seal,
+            tuple(run.positions),
+        )
+        return _encoder.encode(_Answer([], [], result.events, [], wire))
     seals: dict[int, int] = {}
     seal_list: list[BatchSeal] = []
     verdicts: list[Verdict] = []
@@ -130,6 +162,21 @@ def encode_result(result: CheckResult) -> bytes:
 def decode_result(data: bytes) -> CheckResult:
     """Inverse of encode_result. Raises msgspec.DecodeError for anything else."""
     answer = _answer_decoder.decode(data)
+    w = answer.run
+    if w is not None:
+        run = CheckedRun(
+            w.device,
+            w.readings,
+            w.ids,
+            w.leaf_hashes,
+            w.messages,
+            w.seqs,
+            w.signatures,
+            w.batch_auths,
+            w.seal,
+            w.positions,
+        )
+        return CheckResult(items=run, events=answer.events)
     seals, verdicts = answer.seals, answer.verdicts
     items: list[Checked | Verdict] = [
         verdicts[w]

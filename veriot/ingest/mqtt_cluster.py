@@ -114,7 +114,7 @@ def decode_forward(payload: bytes) -> tuple[str, bytes | None, CheckResult]:
     worker). Raises DecodeError for a payload that is not a forward."""
     try:
         forward = _decoder.decode(payload)
-        result = CheckResult()
+        items: list[Checked | Verdict] = []
         verdicts = dict(forward.verdicts)
         readings = iter(forward.readings)
         for position in range(forward.count):
@@ -123,7 +123,7 @@ def decode_forward(payload: bytes) -> tuple[str, bytes | None, CheckResult]:
                 signed = decode_reading(bytes(next(readings)))
                 message = canonical.reading_message(signed.reading)
                 leaf = canonical.reading_leaf(signed, message)
-                result.items.append(
+                items.append(
                     Checked(
                         signed.reading,
                         canonical.reading_id(message),
@@ -134,11 +134,14 @@ def decode_forward(payload: bytes) -> tuple[str, bytes | None, CheckResult]:
                     )
                 )
             else:
-                result.items.append(verdict_from_json(verdict))
-        result.events = [
-            SecurityEvent(e.device, SecurityEventKind(e.kind), e.time, e.seq, e.detail)
-            for e in forward.events
-        ]
+                items.append(verdict_from_json(verdict))
+        result = CheckResult(
+            items,
+            [
+                SecurityEvent(e.device, SecurityEventKind(e.kind), e.time, e.seq, e.detail)
+                for e in forward.events
+            ],
+        )
     except (msgspec.MsgspecError, InputError, ValueError, StopIteration) as exc:
         raise DecodeError(f"internal message is not a worker's forward: {exc}") from None
     return forward.device, forward.corr, result

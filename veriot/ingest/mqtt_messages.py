@@ -90,16 +90,16 @@ def check_message(verifier: Verifier, device: str, payload: bytes, now: float) -
         return verifier.check(readings, batches, now)
     checked = verifier.check(mine, my_batches, now)
     items = iter(checked.items)
-    out = CheckResult(events=checked.events)
+    out: list[Checked | Verdict] = []
     for r in readings:
         if r.reading.device == device:
-            out.items.append(next(items))
+            out.append(next(items))
         else:
-            out.items.append(_foreign(r.reading.device, device))
+            out.append(_foreign(r.reading.device, device))
     for b in batches:
         for _ in b.readings:
-            out.items.append(next(items) if b.device == device else _foreign(b.device, device))
-    return out
+            out.append(next(items) if b.device == device else _foreign(b.device, device))
+    return CheckResult(out, checked.events)
 
 
 def _foreign(named: str, topic_device: str) -> Verdict:

@@ -10,7 +10,6 @@ from the same thread at a fixed interval.
 from __future__ import annotations
 
 import bisect
-import itertools
 import logging
 import queue
 import threading
@@ -30,7 +29,7 @@ from veriot.core.types import (
     Segment,
 )
 from veriot.ingest.verdict import Reason, Verdict
-from veriot.ingest.verify import Checked
+from veriot.ingest.verify import Checked, CheckedRun
 from veriot.ledger.checkpoint import sign_checkpoint
 from veriot.ledger.compact import LogTree
 from veriot.ledger.hashing import leaf_hash
@@ -229,17 +228,18 @@ class Sequencer:
         known_last = self._last_seq
         add_hash = leaf_hashes.append
         add_reading = segments.add
-        runs: dict[str, list[_Run]] = {}  # this group's fast-path runs, by device
+        runs: dict[str, list[tuple[CheckedRun, int]]] = {}  # fast-path runs, first indices
         for sub in group:
             events.extend(sub.events)
-            run = _fresh_run(sub.items, last_seq, known_last)
-            if run is not None:
+            fresh = _fresh_run(sub.items, last_seq, known_last)
+            if fresh is not None:
                 # The common case: one device's readings, all new, in order.
-                out = self._accept_run(run, index, now, segments, events)
-                leaf_hashes.extend([item.leaf_hash for item in run.items])
+                run, last = fresh
+                out = _accept_run(run, last, index, now, segments, events)
+                leaf_hashes.extend(run.leaf_hashes)
                 last_seq[run.device] = run.seqs[-1]
-                runs.setdefault(run.device, []).append(run)
-                index += len(run.items)
+                runs.setdefault(run.device, []).append((run, index))
+                index += len(run)
                 for leaf in sub.alerts:
                     alerts.append((index, leaf))
                     add_hash(leaf_hash(leaf))
@@ -320,37 +320,6 @@ class Sequencer:
             except Exception:
                 log.exception("on_appended hook failed")
 
-    @staticmethod
-    def _accept_run(
-        run: _Run, first: int, now: float, segments: _Segments, events: list[SecurityEvent]
-    ) -> list[Verdict]:
-        """Accepts every reading of a fresh run at indices first, first+1, ...; returns
-        their verdicts and records an event for each gap in the sequence numbers."""
-        seqs, items = run.seqs, run.items
-        n = len(items)
-        gaps = [False] * n
-        expected = run.last + 1 if run.last is not None else seqs[0]
-        if seqs[0] != expected or seqs[-1] - seqs[0] != n - 1:
-            for i, seq in enumerate(seqs):
-                if (i or run.last is not None) and seq > expected:
-                    gaps[i] = True
-                    events.append(
-                        SecurityEvent(
-                            run.device,
-                            SecurityEventKind.SEQUENCE_GAP,
-                            now,
-                            seq,
-                            f"expected {expected}, got {seq}",
-                        )
-                    )
-                expected = seq + 1
-        run.first = first
-        segments.add_run(items, first, gaps)
-        return [
-            Verdict(True, id=item.id, index=first + i, gap=gap)
-            for i, (item, gap) in enumerate(zip(items, gaps, strict=True))
-        ]
-
     def _known(self, device: str, seq: int, pending: dict[str, int]) -> tuple[str, int] | None:
         """The (id, index) already logged for (device, seq), looked up only when seq is
         not above the device's highest accepted one (the common case costs no read)."""
@@ -361,55 +330,75 @@ class Sequencer:
         return None if existing is None else (existing.id, existing.index)
 
 
-class _Run:
-    """A submission's readings that are all new readings of one device, in sequence order
-    (see _fresh_run): sequenced in one step, without a check per reading."""
-
-    __slots__ = ("device", "first", "items", "last", "seqs")
-
-    def __init__(self, device: str, items: list[Checked], seqs: list[int], last: int | None):
-        self.device, self.items, self.seqs, self.last = device, items, seqs, last
-        self.first = -1
-        """The log index of the first reading, once accepted."""
-
-
 def _fresh_run(
     items: Sequence[Checked | Verdict], pending: dict[str, int], known: dict[str, int]
-) -> _Run | None:
-    """The submission as a _Run when every item is a Checked reading of one device with
-    strictly increasing sequence numbers above the device's last accepted one (`pending`
-    updates of this group first, then `known`); None otherwise."""
-    if not items or not all(type(item) is Checked for item in items):
+) -> tuple[CheckedRun, int | None] | None:
+    """The submission as a CheckedRun, with its device's last accepted sequence number
+    (`pending` updates of this group first, then `known`), when it is a run
+    (CheckedRun.of) whose sequence numbers are all above that one; None otherwise."""
+    run = CheckedRun.of(items)
+    if run is None:
         return None
-    checked: list[Checked] = items  # type: ignore[assignment]  # all Checked, tested above
-    device = checked[0].reading.device
-    if any(item.reading.device != device for item in checked):
-        return None
-    seqs = [item.reading.seq for item in checked]
-    last = pending.get(device)
+    last = pending.get(run.device)
     if last is None:
-        last = known.get(device)
-    if (last is not None and seqs[0] <= last) or any(b <= a for a, b in itertools.pairwise(seqs)):
+        last = known.get(run.device)
+    if last is not None and run.seqs[0] <= last:
         return None
-    return _Run(device, list(checked), seqs, last)
+    return run, last
 
 
-def _in_runs(runs: Sequence[_Run], seq: int) -> tuple[str, int] | None:
-    """The (id, index) of the reading with sequence number `seq` among a device's runs
-    of this group. The index is found from the run's first index, which _process keeps
-    in `first` of each run (set when the run is accepted)."""
-    for run in runs:
+def _accept_run(
+    run: CheckedRun,
+    last: int | None,
+    first: int,
+    now: float,
+    segments: _Segments,
+    events: list[SecurityEvent],
+) -> list[Verdict]:
+    """Accepts every reading of a fresh run (its device's last accepted sequence number
+    is `last`) at indices first, first+1, ...; returns their verdicts and records an
+    event for each gap in the sequence numbers."""
+    seqs = run.seqs
+    n = len(seqs)
+    gaps = [False] * n
+    expected = last + 1 if last is not None else seqs[0]
+    if seqs[0] != expected or seqs[-1] - seqs[0] != n - 1:
+        for i, seq in enumerate(seqs):
+            if (i or last is not None) and seq > expected:
+                gaps[i] = True
+                events.append(
+                    SecurityEvent(
+                        run.device,
+                        SecurityEventKind.SEQUENCE_GAP,
+                        now,
+                        seq,
+                        f"expected {expected}, got {seq}",
+                    )
+                )
+            expected = seq + 1
+    segments.add_run(run, first, gaps)
+    return [
+        Verdict(True, id=rid, index=first + i, gap=gap)
+        for i, (rid, gap) in enumerate(zip(run.ids, gaps, strict=True))
+    ]
+
+
+def _in_runs(runs: Sequence[tuple[CheckedRun, int]], seq: int) -> tuple[str, int] | None:
+    """The (id, index) of the reading with sequence number `seq` among a device's
+    (run, first log index) of this group."""
+    for run, first in runs:
         i = bisect.bisect_left(run.seqs, seq)
         if i < len(run.seqs) and run.seqs[i] == seq:
-            return run.items[i].id, run.first + i
+            return run.ids[i], first + i
     return None
 
 
 class _Segments:
     """Gathers the accepted readings of one commit into Segments: a run of readings of
     one device, signed the same way (each on its own, each with its batch path, or all
-    members of one compact batch), at consecutive log indices becomes one segment.
-    Precondition: `add` is called in log index order with no index skipped."""
+    members of one compact batch), at consecutive log indices becomes one segment (an
+    alert leaf between two readings of a device ends its segment). Precondition: readings
+    are added in log index order."""
 
     __slots__ = ("_done", "_key", "_now", "_open")
 
@@ -428,7 +417,7 @@ class _Segments:
         else:
             key = (device, _SIGNED, None)
         run = self._open
-        if run is None or key != self._key:
+        if run is None or key != self._key or run.first_index + len(run.ids) != index:
             self._flush()
             self._key = key
             run = self._open = _OpenSegment(device, index, item.seal)
@@ -444,36 +433,29 @@ class _Segments:
         else:
             run.signatures.append(item.signature or b"")
 
-    def add_run(self, items: Sequence[Checked], first: int, gaps: Sequence[bool]) -> None:
-        """`add` of each of `items` (one device's) at first, first+1, ...; a run signed
-        one way joins or opens a segment in one step."""
-        head = items[0]
-        seal = head.seal
-        if seal is not None:
-            uniform = all(item.seal is seal for item in items)
-        elif head.batch is not None:
-            uniform = all(item.batch is not None for item in items)
+    def add_run(self, run: CheckedRun, first: int, gaps: Sequence[bool]) -> None:
+        """`add` of each reading of `run` at first, first+1, ..., in one step: the run
+        joins the open segment when it continues it (same device, signed the same way,
+        the next index), else opens one."""
+        if run.seal is not None:
+            key: tuple[str, int, object] = (run.device, _SEALED, run.seal)
+        elif run.batch_auths:
+            key = (run.device, _BATCH_AUTH, None)
         else:
-            uniform = all(item.seal is None and item.batch is None for item in items)
-        if not uniform:
-            for i, (item, gap) in enumerate(zip(items, gaps, strict=True)):
-                self.add(item, first + i, gap)
-            return
-        self.add(head, first, gaps[0])
-        run = self._open
-        assert run is not None
-        rest = items[1:]
-        run.readings.extend([item.reading for item in rest])
-        run.messages.extend([item.message for item in rest])
-        run.ids.extend([item.id for item in rest])
-        run.leaf_hashes.extend([item.leaf_hash for item in rest])
-        run.gaps.extend(gaps[1:])
-        if seal is not None:
-            run.positions.extend([item.position for item in rest])
-        elif head.batch is not None:
-            run.batch_auths.extend([item.batch for item in rest])  # type: ignore[misc]
-        else:
-            run.signatures.extend([item.signature or b"" for item in rest])
+            key = (run.device, _SIGNED, None)
+        seg = self._open
+        if seg is None or key != self._key or seg.first_index + len(seg.ids) != first:
+            self._flush()
+            self._key = key
+            seg = self._open = _OpenSegment(run.device, first, run.seal)
+        seg.readings.extend(run.readings)
+        seg.messages.extend(run.messages)
+        seg.ids.extend(run.ids)
+        seg.leaf_hashes.extend(run.leaf_hashes)
+        seg.gaps.extend(gaps)
+        seg.positions.extend(run.positions)
+        seg.batch_auths.extend(run.batch_auths)
+        seg.signatures.extend(run.signatures)
 
     def _flush(self) -> None:
         run = self._open

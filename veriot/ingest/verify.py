@@ -8,8 +8,10 @@ fails becomes a rejected `Verdict` and, where it bears on a device's trust, a
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 import msgspec
 
@@ -74,11 +76,141 @@ class _Pending(msgspec.Struct, frozen=True, gc=False):
     signature: bytes
 
 
+class CheckedRun(Sequence[Checked]):
+    """Checked readings of one device with strictly increasing sequence numbers, all
+    signed one way, held as columns: what a request of one device's readings, or one
+    compact batch, usually comes to. The sequencer and its segments take the columns
+    whole; as a Sequence it is the Checked readings in order, each built on access.
+
+    The columns hold one entry per reading, but for the authentication, which is exactly
+    one of `signatures` (own signatures), `batch_auths` (each with its batch path), or
+    `seal` with `positions` (members of one compact batch). Build one with `of`, which
+    checks all of this; the constructor trusts its caller.
+    """
+
+    __slots__ = (
+        "batch_auths",
+        "device",
+        "ids",
+        "leaf_hashes",
+        "messages",
+        "positions",
+        "readings",
+        "seal",
+        "seqs",
+        "signatures",
+    )
+
+    def __init__(
+        self,
+        device: str,
+        readings: Sequence[Reading],
+        ids: Sequence[str],
+        leaf_hashes: Sequence[bytes],
+        messages: Sequence[bytes],
+        seqs: Sequence[int],
+        signatures: Sequence[bytes] = (),
+        batch_auths: Sequence[BatchAuth] = (),
+        seal: BatchSeal | None = None,
+        positions: Sequence[int] = (),
+    ) -> None:
+        self.device = device
+        self.readings = readings
+        self.ids = ids
+        self.leaf_hashes = leaf_hashes
+        self.messages = messages
+        self.seqs = seqs
+        self.signatures = signatures
+        self.batch_auths = batch_auths
+        self.seal = seal
+        self.positions = positions
+
+    @classmethod
+    def of(cls, items: Sequence[Checked | Verdict]) -> CheckedRun | None:
+        """`items` as a run when there is at least one, every one is a Checked reading of
+        the first one's device, their sequence numbers strictly increase, and they are
+        signed one way; None otherwise."""
+        if isinstance(items, CheckedRun):
+            return items
+        if not items or not all(type(item) is Checked for item in items):
+            return None
+        checked: Sequence[Checked] = items  # type: ignore[assignment]  # all Checked, tested above
+        head = checked[0]
+        device = head.reading.device
+        if any(item.reading.device != device for item in checked):
+            return None
+        seqs = [item.reading.seq for item in checked]
+        if any(b <= a for a, b in itertools.pairwise(seqs)):
+            return None
+        readings = [item.reading for item in checked]
+        ids = [item.id for item in checked]
+        leaves = [item.leaf_hash for item in checked]
+        messages = [item.message for item in checked]
+        seal = head.seal
+        if seal is not None:
+            if not all(item.seal is seal for item in checked):
+                return None
+            positions = [item.position for item in checked]
+            return cls(
+                device, readings, ids, leaves, messages, seqs, seal=seal, positions=positions
+            )
+        if head.batch is not None:
+            auths = [item.batch for item in checked]
+            if any(auth is None for auth in auths) or any(i.seal is not None for i in checked):
+                return None
+            return cls(device, readings, ids, leaves, messages, seqs, batch_auths=auths)  # type: ignore[arg-type]  # no None, tested above
+        signatures = [item.signature for item in checked]
+        if any(sig is None for sig in signatures) or any(
+            i.seal is not None or i.batch is not None for i in checked
+        ):
+            return None
+        return cls(device, readings, ids, leaves, messages, seqs, signatures=signatures)  # type: ignore[arg-type]  # no None, tested above
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"CheckedRun({list(self)!r})"
+
+    @overload
+    def __getitem__(self, i: int) -> Checked: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Checked]: ...
+
+    def __getitem__(self, i: int | slice) -> Checked | list[Checked]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if self.seal is not None:
+            return Checked(
+                self.readings[i],
+                self.ids[i],
+                self.leaf_hashes[i],
+                self.messages[i],
+                seal=self.seal,
+                position=self.positions[i],
+            )
+        return Checked(
+            self.readings[i],
+            self.ids[i],
+            self.leaf_hashes[i],
+            self.messages[i],
+            signature=self.signatures[i] if self.signatures else None,
+            batch=self.batch_auths[i] if self.batch_auths else None,
+        )
+
+
 @dataclass(slots=True)
 class CheckResult:
-    """One entry per input reading, in input order (readings first, then batches)."""
+    """One entry per input reading, in input order (readings first, then batches); the
+    entries may be a CheckedRun."""
 
-    items: list[Checked | Verdict] = field(default_factory=list)
+    items: Sequence[Checked | Verdict] = field(default_factory=list)
     events: list[SecurityEvent] = field(default_factory=list)
 
 
@@ -102,11 +234,9 @@ class Verifier:
         batches: Sequence[CompactBatch],
         now: float,
     ) -> CheckResult:
-        result = CheckResult()
+        events: list[SecurityEvent] = []
         verified_batches: dict[tuple[str, bytes, bytes], bool] = {}
-        items = [
-            self._check_one(signed, now, result.events, verified_batches) for signed in readings
-        ]
+        items = [self._check_one(signed, now, events, verified_batches) for signed in readings]
         pending = [item for item in items if isinstance(item, _Pending)]
         # The readings' own signatures, verified in one call (on other processes when
         # `verify_many` hands them out), after every cheaper check has passed.
@@ -115,15 +245,13 @@ class Verifier:
             if pending
             else ()
         )
-        for item in items:
-            result.items.append(
-                self._settle(item, next(valid), now, result.events)
-                if isinstance(item, _Pending)
-                else item
-            )
+        out: list[Checked | Verdict] = [
+            self._settle(item, next(valid), now, events) if isinstance(item, _Pending) else item
+            for item in items
+        ]
         for batch in batches:
-            self._check_compact_batch(batch, now, result)
-        return result
+            self._check_compact_batch(batch, now, out, events)
+        return CheckResult(out, events)
 
     @staticmethod
     def _settle(
@@ -228,13 +356,18 @@ class Verifier:
             )
         return None
 
-    def _check_compact_batch(self, batch: CompactBatch, now: float, result: CheckResult) -> None:
+    def _check_compact_batch(
+        self,
+        batch: CompactBatch,
+        now: float,
+        items: list[Checked | Verdict],
+        events: list[SecurityEvent],
+    ) -> None:
         """A batch signed once: recompute its root, verify one signature, prove each member.
 
         The hot path of batch ingest, so the work per reading is done in comprehensions
         and what every member shares (the root, the leaf prefix) is computed once.
         """
-        events = result.events
         readings = batch.readings
         if not readings:
             return
@@ -243,13 +376,13 @@ class Verifier:
                 raise InputError("every reading of a batch must name the batch's device")
             messages = [canonical.reading_message(r) for r in readings]
         except InputError as exc:
-            result.items.extend(rejected(Reason.MALFORMED, str(exc)) for _ in readings)
+            items.extend(rejected(Reason.MALFORMED, str(exc)) for _ in readings)
             return
         ids = [canonical.reading_id(m) for m in messages]
         first_seq = readings[0].seq
         device = self._device(batch.device, now, first_seq, events, None)
         if isinstance(device, Verdict):
-            result.items.extend(
+            items.extend(
                 Verdict(False, id=i, reason=device.reason, detail=device.detail) for i in ids
             )
             return
@@ -262,13 +395,13 @@ class Verifier:
             events.append(
                 SecurityEvent(batch.device, SecurityEventKind.BAD_SIGNATURE, now, first_seq, detail)
             )
-            result.items.extend(rejected(Reason.BAD_SIGNATURE, detail, i) for i in ids)
+            items.extend(rejected(Reason.BAD_SIGNATURE, detail, i) for i in ids)
             return
         prefix = canonical.batch_leaf_prefix(root, size, signature)
         seal = BatchSeal(root, signature, tuple(members))
         latest = max(r.time for reading in readings for r in reading.records)
         if latest <= now + self._max_skew_s:  # the common case: no member is ahead
-            result.items.extend(
+            items.extend(
                 [
                     Checked(r, i, leaf_hash(prefix + m), m, seal=seal, position=position)
                     for position, (r, i, m) in enumerate(zip(readings, ids, messages, strict=True))
@@ -285,9 +418,9 @@ class Verifier:
                         batch.device, SecurityEventKind.CLOCK_SKEW, now, reading.seq, skew
                     )
                 )
-                result.items.append(rejected(Reason.CLOCK_SKEW, skew, rid))
+                items.append(rejected(Reason.CLOCK_SKEW, skew, rid))
             else:
-                result.items.append(
+                items.append(
                     Checked(
                         reading,
                         rid,

@@ -26,7 +26,7 @@ from veriot.ingest.check_pool import (
 )
 from veriot.ingest.service import HELPER_NICENESS
 from veriot.ingest.verdict import Reason, Verdict
-from veriot.ingest.verify import Checked, CheckResult, Verifier
+from veriot.ingest.verify import Checked, CheckedRun, CheckResult, Verifier
 from veriot.ports import Store
 from veriot.storage import open_store
 
@@ -89,6 +89,48 @@ def test_results_cross_the_pipe_unchanged(fleet: Fleet) -> None:
     assert again.events == result.events
     sealed = [i for i in again.items if isinstance(i, Checked) and i.seal is not None]
     assert all(i.seal is sealed[0].seal for i in sealed)  # one seal object, as sent
+
+
+@pytest.mark.parametrize("signed", ["own", "paths", "compact"])
+def test_a_run_of_one_device_crosses_the_pipe_as_columns(fleet: Fleet, signed: str) -> None:
+    now = time.time()
+    records = (Record("temperature", 4.5, now, "Cel"),)
+    members = [Reading(fleet.key.did, 100 + i, records) for i in range(5)]
+    compact, paths = sign_batch(fleet.key, members)
+    own = [sign_reading(fleet.key, r.seq, r.records) for r in members]
+    readings, batches = {"own": (own, []), "paths": (paths, []), "compact": ([], [compact])}[signed]
+    result = check_here(fleet.store, encode_request(readings, batches), now)
+    assert all(isinstance(i, Checked) for i in result.items) and len(result.items) == 5
+
+    again = decode_result(encode_result(result))
+    assert isinstance(again.items, CheckedRun)
+    assert again.items == result.items  # item by item, as Checked values
+    assert list(again.items.seqs) == [100, 101, 102, 103, 104]
+    assert again.items[1:3] == list(result.items[1:3])
+
+
+def test_only_one_devices_increasing_readings_signed_one_way_make_a_run(fleet: Fleet) -> None:
+    now = time.time()
+    records = (Record("temperature", 4.5, now, "Cel"),)
+
+    def checked(*signed: SignedReading) -> list[Checked | Verdict]:
+        return list(check_here(fleet.store, encode_request(list(signed), []), now).items)
+
+    a1, a2 = (sign_reading(fleet.key, seq, records) for seq in (1, 2))
+    b1 = sign_reading(fleet.other, 1, records)
+    _, (p3,) = sign_batch(fleet.key, [Reading(fleet.key.did, 3, records)])
+    forged = SignedReading(a2.reading, signature=b1.signature)
+    run = CheckedRun.of(checked(a1, a2))
+    assert run is not None and run.device == fleet.key.did and list(run.seqs) == [1, 2]
+    assert CheckedRun.of(checked(a2, a1)) is None  # not increasing
+    assert CheckedRun.of(checked(a1, a1)) is None  # a duplicate
+    assert CheckedRun.of(checked(a1, b1)) is None  # two devices
+    assert CheckedRun.of(checked(a1, p3)) is None  # signed two ways
+    assert CheckedRun.of(checked(a1, forged)) is None  # a verdict among them
+    assert CheckedRun.of([]) is None
+    # what is not a run still crosses the pipe item by item
+    mixed = check_here(fleet.store, encode_request([a1, b1], []), now)
+    assert decode_result(encode_result(mixed)).items == mixed.items
 
 
 def test_pool_checks_a_body_as_the_service_would(pool: CheckPool, fleet: Fleet) -> None:

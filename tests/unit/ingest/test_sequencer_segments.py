@@ -160,3 +160,33 @@ def test_fast_path_for_fresh_runs_answers_as_reading_by_reading(
     assert fast == slow
     verdicts = [v for out in fast[0] for v in out]
     assert any(v.accepted for v in verdicts)
+
+
+def test_an_alert_between_two_runs_of_a_device_ends_the_first_segment(
+    keys: tuple[DeviceKey, DeviceKey],
+) -> None:
+    from concurrent.futures import Future
+
+    from veriot.ai.alerts import Alert, alert_leaf
+    from veriot.ingest import sequencer as module
+
+    key, _ = keys
+    h = Harness(key)
+    h.sequencer.stop()
+    alert = alert_leaf(Alert(key.did, "temperature", T0, 0.99, 0.9, "seasonal-ew", "ab" * 32, 0, 2))
+    subs = []
+    for seqs in ([1, 2, 3], [4, 5]):
+        checked = h.verifier.check([sign_reading(key, s, records(s)) for s in seqs], [], T0)
+        subs.append(module._Submission(checked.items, checked.events, Future()))
+    # the alert pipeline's submission lands in the same group, between the two requests
+    subs.insert(1, module._Submission((), (), Future(), alerts=[alert]))
+    h.sequencer._process(subs)
+
+    first, _, second = (s.future.result() for s in subs)
+    assert [v.index for v in first + second] == [0, 1, 2, 4, 5]
+    assert all(v.accepted for v in first + second)
+    assert [(s.first_index, len(s)) for c in h.commits for s in c] == [(0, 3), (4, 2)]
+    assert h.store.log_size() == 6
+    for seq, verdict in zip([1, 2, 3, 4, 5], first + second, strict=True):
+        stored = h.store.get_reading_at(verdict.index or 0)
+        assert stored is not None and stored.signed.reading.seq == seq
