@@ -42,8 +42,6 @@ from veriot.core.types import (
     Reading,
     Record,
     SignedReading,
-    build_reading,
-    build_record,
     build_signed,
 )
 
@@ -203,7 +201,7 @@ def _convert_records(wire: list[_Record], where: str) -> tuple[Record, ...]:
                     f"{where}.records[{len(out)}].u",
                 )
             _remember(_valid_units, unit)
-        out.append(build_record(name, r.v, r.t, unit))
+        out.append(Record(name, r.v, r.t, unit))
     return tuple(out)
 
 
@@ -220,10 +218,10 @@ def _convert_reading(w: _Reading) -> SignedReading:
     if sig is UNSET:
         if batch is UNSET:
             raise _Invalid("a reading needs `sig` or `batch`; got neither", "")
-        return build_signed(build_reading(w.device, w.seq, records), None, _convert_batch(batch))
+        return build_signed(Reading(w.device, w.seq, records), None, _convert_batch(batch))
     if batch is not UNSET:
         raise _Invalid("a reading has one of `sig` or `batch`; got both", "")
-    return build_signed(build_reading(w.device, w.seq, records), sig, None)
+    return build_signed(Reading(w.device, w.seq, records), sig, None)
 
 
 def _convert_compact(w: _CompactBatch) -> CompactBatch:
@@ -232,7 +230,7 @@ def _convert_compact(w: _CompactBatch) -> CompactBatch:
     readings: list[Reading] = []
     for r in w.readings:
         records = _convert_records(r.records, f".readings[{len(readings)}]")
-        readings.append(build_reading(device, r.seq, records))
+        readings.append(Reading(device, r.seq, records))
     return CompactBatch(device=device, signature=w.sig, readings=tuple(readings))
 
 
