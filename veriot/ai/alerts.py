@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from veriot.ai.base import DEFAULT_THRESHOLD, Detector
@@ -91,18 +91,45 @@ class AlertEngine:
     def feed(
         self, device: str, device_type: str, name: str, time: float, value: float, log_index: int
     ) -> Alert | None:
+        alerts = self.feed_run(device, device_type, name, (time,), (value,), (log_index,))
+        return alerts[0][1] if alerts else None
+
+    def feed_run(
+        self,
+        device: str,
+        device_type: str,
+        name: str,
+        times: Sequence[float],
+        values: Sequence[float],
+        log_indices: Sequence[int],
+    ) -> list[tuple[int, Alert]]:
+        """`feed` of each (time, value, log index) of one sensor, in order, in one call to
+        its detector (Detector.step_many); returns (position in the run, alert) for each
+        alert raised. Requires the three sequences to be of one length."""
         key = (device, name)
         sensor = self._sensors.get(key)
         if sensor is None:
-            sensor = self._sensors[key] = _Sensor(self._factory(device_type, name), log_index)
+            sensor = self._sensors[key] = _Sensor(self._factory(device_type, name), log_indices[0])
             self._by_device.setdefault(device, []).append(sensor)
-        score = sensor.detector.step(value, time)
-        if score < self.threshold:
-            sensor.above = False
-            return None
-        if sensor.above:
-            return None
-        sensor.above = True
+        scores = sensor.detector.step_many(values, times)
+        threshold, above = self.threshold, sensor.above
+        out: list[tuple[int, Alert]] = []
+        for position, score in enumerate(scores):
+            if score < threshold:
+                above = False
+            elif not above:
+                above = True
+                index = log_indices[position]
+                out.append(
+                    (position, self._alert(sensor, device, name, times[position], score, index))
+                )
+        sensor.above = above
+        return out
+
+    def _alert(
+        self, sensor: _Sensor, device: str, name: str, time: float, score: float, index: int
+    ) -> Alert:
+        """The alert of `sensor` whose score rose to `score` at `time`, log index `index`."""
         detector = sensor.detector
         digest = self._hashes.get(type(detector))
         if digest is None:
@@ -116,7 +143,7 @@ class AlertEngine:
             detector.name,
             digest,
             sensor.first_index,
-            log_index,
+            index,
         )
 
     def anomalous_share(self, device: str) -> float:

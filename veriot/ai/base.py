@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -77,6 +78,11 @@ class Detector(ABC):
         score = self.score_one(x, t)
         self.learn_one(x, t)
         return score
+
+    def step_many(self, values: Sequence[float], times: Sequence[float]) -> list[float]:
+        """`step` of each value at its time, in order; the scores. Requires as many times
+        as values. Subclasses may override with the same arithmetic in one loop."""
+        return [self.step(x, t) for x, t in zip(values, times, strict=True)]
 
     def clone(self) -> Self:
         return type(self)(**self.params())

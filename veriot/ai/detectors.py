@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -150,56 +151,69 @@ class SeasonalEW(Detector):
             self._learn(x, self._evaluate(x, t)[1])
 
     def step(self, x: float, t: float = 0.0) -> float:
-        # `_evaluate` then `_learn`, inlined: the same operations in the same order (so the
-        # same scores, bit for bit), without the tuple and the calls between them. This is
-        # the per-reading path of the live service.
-        if not math.isfinite(x):
-            return 0.0
-        b = int((t % DAY) // _BIN_S)
-        lw = self.lw
-        level = self.lv / lw if lw > 0 else x
+        return self.step_many((x,), (t,))[0]
+
+    def step_many(self, values: Sequence[float], times: Sequence[float]) -> list[float]:
+        # `_evaluate` then `_learn` for each value, inlined: the same operations in the
+        # same order (so the same scores, bit for bit), with the state in locals for the
+        # whole run and no tuple or call between the two halves. This is the per-record
+        # path of the live service, which hands each sensor's run of a commit over at once.
+        lv, lw, sc, sw, fr, fw = self.lv, self.lw, self.sc, self.sw, self.fr, self.fw
+        vf, vfw, vs, vsw, prev, n = self.vf, self.vfw, self.vs, self.vsw, self.prev, self.n
         season, season_w = self.season, self.season_w
-        sb, swb = season[b], season_w[b]
-        r = x - (level + (sb / swb if swb > 0 else 0.0))
-        floor = 1e-6 * abs(level) + 1e-12
-        sw = self.sw
-        scale = _MAD_TO_SIGMA * (self.sc / sw if sw > 0 else 0.0) + floor
-        a = self.drift_alpha
-        fr, fw = (1 - a) * self.fr + a * r, (1 - a) * self.fw + a
-        n = self.n
-        d = abs(x - self.prev) if n > 0 else 0.0
-        a = self.vol_fast_alpha
-        vf, vfw = (1 - a) * self.vf + a * d, (1 - a) * self.vfw + a
-        score = 0.0
-        if n >= self.warmup:
-            vs = self.vs / self.vsw if self.vsw > 0 else 0.0
-            z_vol = abs(math.log((vf / vfw + floor) / (vs + floor)))
-            # squash() of each statistic, inlined; the score is the largest
-            z = abs(r) / scale
-            z2 = z * z
-            score = z2 / (z2 + self._spike_h2) if z2 < math.inf else 1.0
-            z = abs(fr / fw) / (scale * self._drift_sd)
-            z2 = z * z
-            s2 = z2 / (z2 + self._drift_h2) if z2 < math.inf else 1.0
-            if s2 > score:
-                score = s2
-            z2 = z_vol * z_vol
-            s2 = z2 / (z2 + self._vol_h2) if z2 < math.inf else 1.0
-            if s2 > score:
-                score = s2
-        self.fr, self.fw, self.vf, self.vfw = fr, fw, vf, vfw
-        a = self.level_alpha
-        self.lv, self.lw = (1 - a) * self.lv + a * x, (1 - a) * lw + a
-        a = self.season_alpha
-        season[b] = (1 - a) * sb + a * (x - level)
-        season_w[b] = (1 - a) * swb + a
-        a = self.scale_alpha
-        self.sc, self.sw = (1 - a) * self.sc + a * abs(r), (1 - a) * sw + a
-        a = self.vol_slow_alpha
-        self.vs, self.vsw = (1 - a) * self.vs + a * d, (1 - a) * self.vsw + a
-        self.prev = x
-        self.n = n + 1
-        return score
+        level_a, season_a, scale_a = self.level_alpha, self.season_alpha, self.scale_alpha
+        drift_a, fast_a, slow_a = self.drift_alpha, self.vol_fast_alpha, self.vol_slow_alpha
+        warmup, drift_sd = self.warmup, self._drift_sd
+        spike_h2, drift_h2, vol_h2 = self._spike_h2, self._drift_h2, self._vol_h2
+        isfinite, log, inf = math.isfinite, math.log, math.inf
+        scores: list[float] = []
+        emit = scores.append
+        for x, t in zip(values, times, strict=True):
+            if not isfinite(x):
+                emit(0.0)
+                continue
+            b = int((t % DAY) // _BIN_S)
+            level = lv / lw if lw > 0 else x
+            sb, swb = season[b], season_w[b]
+            r = x - (level + (sb / swb if swb > 0 else 0.0))
+            floor = 1e-6 * abs(level) + 1e-12
+            scale = _MAD_TO_SIGMA * (sc / sw if sw > 0 else 0.0) + floor
+            a = drift_a
+            fr, fw = (1 - a) * fr + a * r, (1 - a) * fw + a
+            d = abs(x - prev) if n > 0 else 0.0
+            a = fast_a
+            vf, vfw = (1 - a) * vf + a * d, (1 - a) * vfw + a
+            score = 0.0
+            if n >= warmup:
+                z_vol = abs(log((vf / vfw + floor) / ((vs / vsw if vsw > 0 else 0.0) + floor)))
+                # squash() of each statistic, inlined; the score is the largest
+                z = abs(r) / scale
+                z2 = z * z
+                score = z2 / (z2 + spike_h2) if z2 < inf else 1.0
+                z = abs(fr / fw) / (scale * drift_sd)
+                z2 = z * z
+                s2 = z2 / (z2 + drift_h2) if z2 < inf else 1.0
+                if s2 > score:
+                    score = s2
+                z2 = z_vol * z_vol
+                s2 = z2 / (z2 + vol_h2) if z2 < inf else 1.0
+                if s2 > score:
+                    score = s2
+            a = level_a
+            lv, lw = (1 - a) * lv + a * x, (1 - a) * lw + a
+            a = season_a
+            season[b] = (1 - a) * sb + a * (x - level)
+            season_w[b] = (1 - a) * swb + a
+            a = scale_a
+            sc, sw = (1 - a) * sc + a * abs(r), (1 - a) * sw + a
+            a = slow_a
+            vs, vsw = (1 - a) * vs + a * d, (1 - a) * vsw + a
+            prev = x
+            n += 1
+            emit(score)
+        self.lv, self.lw, self.sc, self.sw, self.fr, self.fw = lv, lw, sc, sw, fr, fw
+        self.vf, self.vfw, self.vs, self.vsw, self.prev, self.n = vf, vfw, vs, vsw, prev, n
+        return scores
 
     def _learn(self, x: float, facts: tuple[float, ...]) -> None:
         b_f, level, r, d, self.fr, self.fw, self.vf, self.vfw = facts

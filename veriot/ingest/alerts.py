@@ -354,14 +354,17 @@ def score_readings(
     leaves: list[bytes] = []
     events: list[SecurityEvent] = []
     scored = 0
-    feed = engine.feed
     for first, readings in runs:
         if not readings:
             continue
         device = readings[0].device
         kind = types.get(device, "generic")
+        # Each sensor's plausible records of the run, in log order, go to its detector in
+        # one call; sensors are independent, so only the order of the alerts needs
+        # restoring: by log index, then by the record's place in its reading.
+        series: dict[str, tuple[list[float], list[float], list[int], list[int]]] = {}
         for index, reading in enumerate(readings, first):
-            for record in reading.records:
+            for place, record in enumerate(reading.records):
                 if not is_plausible(record.unit, record.value):
                     events.append(
                         SecurityEvent(
@@ -374,11 +377,25 @@ def score_readings(
                         )
                     )
                     continue
-                scored += 1
-                alert = feed(device, kind, record.name, record.time, record.value, index)
-                if alert is not None and emit:
-                    try:
-                        leaves.append(alert_leaf(alert))
-                    except InputError:
-                        log.exception("alert of %s/%s cannot be a leaf", device, record.name)
+                found = series.get(record.name)
+                if found is None:
+                    found = series[record.name] = ([], [], [], [])
+                times, values, indices, places = found
+                times.append(record.time)
+                values.append(record.value)
+                indices.append(index)
+                places.append(place)
+        raised: list[tuple[int, int, Alert]] = []
+        for name, (times, values, indices, places) in series.items():
+            scored += len(values)
+            for k, alert in engine.feed_run(device, kind, name, times, values, indices):
+                raised.append((indices[k], places[k], alert))
+        if not emit:
+            continue
+        raised.sort(key=lambda found: found[:2])
+        for _, _, alert in raised:
+            try:
+                leaves.append(alert_leaf(alert))
+            except InputError:
+                log.exception("alert of %s/%s cannot be a leaf", device, alert.name)
     return Scored(leaves, events, scored)

@@ -97,3 +97,23 @@ def test_multivariate_conformance(name: str) -> None:
     assert np.mean(s[620:] >= 0.5) > 0.9 and np.mean(s[400:600] >= 0.5) < 0.05
     const = det.score_series(t, np.ones((700, 4)))
     assert np.all(const == 0.0)
+
+
+def test_a_run_stepped_at_once_scores_as_step_by_step(detector: Detector) -> None:
+    t, x = _series(500)
+    x[::11] = np.nan  # not finite: scored 0, not learned
+    values, times = x.tolist(), t.tolist()
+    one_by_one = detector.clone()  # the reference: score, then learn, one value at a time
+    want = []
+    for v, w in zip(values, times, strict=True):
+        want.append(one_by_one.score_one(v, w))
+        one_by_one.learn_one(v, w)
+    many = detector.clone()
+    got: list[float] = []
+    for start, stop in [(0, 1), (1, 40), (40, 41), (41, 333), (333, 500)]:  # uneven runs
+        got += many.step_many(values[start:stop], times[start:stop])
+    assert got == want  # bit for bit
+    stepped = detector.clone()
+    assert [stepped.step(v, w) for v, w in zip(values, times, strict=True)] == want
+    assert many.score_one(25.0, times[-1] + STEP) == one_by_one.score_one(25.0, times[-1] + STEP)
+    assert len(set(want)) > 100 and max(want) > 0.3  # scores that move, the spike high

@@ -128,9 +128,9 @@ def test_scoring_never_runs_on_the_sequencer_thread(store: Store, key: DeviceKey
     threads: set[str] = set()
 
     class Spy(SeasonalEW):
-        def step(self, x: float, t: float = 0.0) -> float:
+        def step_many(self, values: Sequence[float], times: Sequence[float]) -> list[float]:
             threads.add(threading.current_thread().name)
-            return super().step(x, t)
+            return super().step_many(values, times)
 
     def factory(_type: str, _name: str) -> Detector:
         return Spy()
@@ -222,3 +222,57 @@ def test_ingest_waits_for_scoring_that_fell_a_backlog_behind(store: Store, key: 
     finally:
         scorer.go.set()
         node.stop()
+
+
+def test_scoring_a_run_per_sensor_equals_feeding_record_by_record() -> None:
+    """score_readings hands each sensor's records of a run to its detector at once; the
+    alerts (in log order), events and drift shares are those of feeding every record in
+    turn, as AlertEngine.feed does."""
+    from veriot.ai.trust import is_plausible
+    from veriot.core.types import Reading
+    from veriot.ingest.alerts import score_readings
+
+    rng = random.Random(3)
+    truck, meter = "did:key:z6Mktruck", "did:key:z6Mkmeter"
+    types = {truck: "cold-chain", meter: "smart-meter"}
+    runs: list[Run] = []
+    index = 0
+    for commit in range(6):
+        for device in (truck, meter):
+            readings = []
+            for k in range(50):
+                seq = commit * 50 + k + 1
+                t = T0 + 60 * seq
+                temp = 40.0 if seq in (120, 121, 200) else 4.0 + rng.gauss(0, 0.05)
+                hum = 140.0 if seq % 97 == 0 else 80.0 + rng.gauss(0, 0.5)  # impossible
+                power = 5.0 + rng.gauss(0, 0.1) + (3.0 if seq > 220 else 0.0)  # a shift
+                records = (
+                    Record("temperature", temp, t, "Cel"),
+                    Record("humidity", hum, t, "%RH"),
+                    Record("power", power, t, "kW"),
+                )
+                readings.append(Reading(device, seq, records))
+            runs.append((index, tuple(readings)))
+            index += 50
+
+    at_once, by_record = AlertEngine(), AlertEngine()
+    got = score_readings(at_once, runs, types, T0, emit=True)
+    want_alerts, want_events, fed = [], [], 0
+    for first, run in runs:
+        for i, reading in enumerate(run, first):
+            for r in reading.records:
+                if not is_plausible(r.unit, r.value):
+                    want_events.append((reading.device, reading.seq))
+                    continue
+                fed += 1
+                alert = by_record.feed(
+                    reading.device, types[reading.device], r.name, r.time, r.value, i
+                )
+                if alert is not None:
+                    want_alerts.append(alert)
+    assert [parse_alert_leaf(leaf) for leaf in got.leaves] == want_alerts
+    assert len(want_alerts) >= 4 and {a.name for a in want_alerts} >= {"temperature", "power"}
+    assert [(e.device, e.seq) for e in got.events] == want_events and want_events
+    assert got.scored == fed
+    for device in types:
+        assert at_once.anomalous_share(device) == by_record.anomalous_share(device)
