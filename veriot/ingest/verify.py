@@ -250,7 +250,10 @@ class Verifier:
             for item in items
         ]
         for batch in batches:
-            self._check_compact_batch(batch, now, out, events)
+            checked = self._check_compact_batch(batch, now, events)
+            if isinstance(checked, CheckedRun) and not out and len(batches) == 1:
+                return CheckResult(checked, events)  # the common request: one clean batch
+            out.extend(checked)
         return CheckResult(out, events)
 
     @staticmethod
@@ -360,32 +363,30 @@ class Verifier:
         self,
         batch: CompactBatch,
         now: float,
-        items: list[Checked | Verdict],
         events: list[SecurityEvent],
-    ) -> None:
+    ) -> Sequence[Checked | Verdict]:
         """A batch signed once: recompute its root, verify one signature, prove each member.
+        One item per member, as a CheckedRun when every member passed and their sequence
+        numbers increase (the common case).
 
         The hot path of batch ingest, so the work per reading is done in comprehensions
         and what every member shares (the root, the leaf prefix) is computed once.
         """
         readings = batch.readings
+        items: list[Checked | Verdict] = []
         if not readings:
-            return
+            return items
         try:
             if any(r.device != batch.device for r in readings):
                 raise InputError("every reading of a batch must name the batch's device")
             messages = [canonical.reading_message(r) for r in readings]
         except InputError as exc:
-            items.extend(rejected(Reason.MALFORMED, str(exc)) for _ in readings)
-            return
+            return [rejected(Reason.MALFORMED, str(exc)) for _ in readings]
         ids = [canonical.reading_id(m) for m in messages]
         first_seq = readings[0].seq
         device = self._device(batch.device, now, first_seq, events, None)
         if isinstance(device, Verdict):
-            items.extend(
-                Verdict(False, id=i, reason=device.reason, detail=device.detail) for i in ids
-            )
-            return
+            return [Verdict(False, id=i, reason=device.reason, detail=device.detail) for i in ids]
         members = [leaf_hash(m) for m in messages]
         root = batch_root(members)
         size, signature = len(messages), batch.signature
@@ -395,19 +396,30 @@ class Verifier:
             events.append(
                 SecurityEvent(batch.device, SecurityEventKind.BAD_SIGNATURE, now, first_seq, detail)
             )
-            items.extend(rejected(Reason.BAD_SIGNATURE, detail, i) for i in ids)
-            return
+            return [rejected(Reason.BAD_SIGNATURE, detail, i) for i in ids]
         prefix = canonical.batch_leaf_prefix(root, size, signature)
         seal = BatchSeal(root, signature, tuple(members))
         latest = max(r.time for reading in readings for r in reading.records)
         if latest <= now + self._max_skew_s:  # the common case: no member is ahead
-            items.extend(
-                [
-                    Checked(r, i, leaf_hash(prefix + m), m, seal=seal, position=position)
-                    for position, (r, i, m) in enumerate(zip(readings, ids, messages, strict=True))
-                ]
-            )
-            return
+            leaves = [leaf_hash(prefix + m) for m in messages]
+            seqs = [r.seq for r in readings]
+            if all(a < b for a, b in itertools.pairwise(seqs)):
+                return CheckedRun(
+                    batch.device,
+                    readings,
+                    ids,
+                    leaves,
+                    messages,
+                    seqs,
+                    seal=seal,
+                    positions=range(size),
+                )
+            return [
+                Checked(r, i, leaf, m, seal=seal, position=position)
+                for position, (r, i, leaf, m) in enumerate(
+                    zip(readings, ids, leaves, messages, strict=True)
+                )
+            ]
         for position, (reading, rid, message) in enumerate(
             zip(readings, ids, messages, strict=True)
         ):
@@ -430,3 +442,4 @@ class Verifier:
                         position=position,
                     )
                 )
+        return items
