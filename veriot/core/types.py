@@ -109,7 +109,22 @@ class NodeId:
     index: int
 
 
-class NodeRuns(Sequence[tuple[NodeId, bytes]]):
+class SequenceView(Sequence[T]):
+    """A Sequence kept in another shape (columns, runs) than its items: equal to any
+    sequence of the same items, as a list is, and shown as that list."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self)!r})"
+
+
+class NodeRuns(SequenceView[tuple[NodeId, bytes]]):
     """Tree nodes as one run per level: `levels[level] = (first, hashes)` holds the hashes
     of nodes (level, first), (level, first + 1), ... An append to an append-only tree
     completes exactly such a run on each level it reaches, so the log hands its new nodes
@@ -142,13 +157,6 @@ class NodeRuns(Sequence[tuple[NodeId, bytes]]):
             for index, value in enumerate(hashes, first):
                 yield NodeId(level, index), value
 
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence):
-            return list(self) == list(other)
-        return NotImplemented
-
-    def __repr__(self) -> str:
-        return f"NodeRuns({dict(self.levels)!r})"
 
 
 @dataclass(frozen=True, slots=True)

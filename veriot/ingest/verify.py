@@ -24,6 +24,7 @@ from veriot.core.types import (
     Reading,
     SecurityEvent,
     SecurityEventKind,
+    SequenceView,
     SignedReading,
 )
 from veriot.core.wire import CompactBatch
@@ -76,7 +77,7 @@ class _Pending(msgspec.Struct, frozen=True, gc=False):
     signature: bytes
 
 
-class CheckedRun(Sequence[Checked]):
+class CheckedRun(SequenceView[Checked]):
     """Checked readings of one device with strictly increasing sequence numbers, all
     signed one way, held as columns: what a request of one device's readings, or one
     compact batch, usually comes to. The sequencer and its segments take the columns
@@ -168,14 +169,6 @@ class CheckedRun(Sequence[Checked]):
 
     def __len__(self) -> int:
         return len(self.ids)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence):
-            return list(self) == list(other)
-        return NotImplemented
-
-    def __repr__(self) -> str:
-        return f"CheckedRun({list(self)!r})"
 
     @overload
     def __getitem__(self, i: int) -> Checked: ...
