@@ -158,7 +158,6 @@ class NodeRuns(SequenceView[tuple[NodeId, bytes]]):
                 yield NodeId(level, index), value
 
 
-
 @dataclass(frozen=True, slots=True)
 class StoredReading:
     """An accepted reading as the store keeps it.
