@@ -15,14 +15,14 @@ client runs on the same cores as the service and takes its share of them.
 
     .venv/bin/python bench/ingest.py [--requests N] [--threads N]
 
-Where the time goes on 2 cores (CPU clocks of each process, 2026-12, ceiling ~40,000/s):
-with a signature per reading, the check processes spend ~60 us of CPU per reading, of
-which verification is the ~50 us the ceiling measures; the service process (HTTP,
-sequencing, storing, answering) ~17 us; alert scoring ~6 us; the client ~1 us. The
-cores are saturated, so the ratio sits near 0.6; 0.85 would leave ~9 us per reading for
-everything but verification. With one signature per 100 readings the service process is
-the bound: ~15 us of Python per reading on one GIL (sequencer, event loop, answer
-readers, alert pipeline), ~0.9 of a core, with ~32 us per reading in all processes.
+Where the time goes on 2 cores (CPU clocks of each process, 2026-12, ceiling ~40,000-48,000/s):
+with a signature per reading, the check processes spend ~51 us of CPU per reading, most of
+it the verification the ceiling measures; the service process (HTTP, sequencing, storing,
+answering) ~15 us; alert scoring ~4 us; the client ~1 us. The cores are saturated, so the
+ratio sits near 0.6; 0.85 would leave ~9 us per reading for everything but verification.
+With one signature per 100 readings, ~20 us per reading in all processes: the service
+process ~11 us (about half of it the SQLite append: WAL writes and fsync, the id index),
+check processes ~5 us, alert scoring ~3 us. 150,000/s would need ~13 us in all.
 """
 
 from __future__ import annotations
