@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
+from mypy_extensions import mypyc_attr
 from scipy.signal import lfilter
 
 from veriot.ai.base import Detector, FloatArray, check_series, squash, squash_array
@@ -31,6 +32,7 @@ _BIN_S = DAY / SEASON_BINS
 _MAD_TO_SIGMA = 1.2533  # E|N(0, s)| = s * sqrt(2 / pi)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class SeasonalEW(Detector):
     """Residual, drift and volatility statistics from exponentially weighted filters.
 
@@ -307,6 +309,7 @@ def _ew_before_grouped(x: FloatArray, groups: npt.NDArray[np.int64], alpha: floa
     return out
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RobustZ(Detector):
     """Huber-clipped EW level and absolute deviation: robust to the spikes it reports."""
 
@@ -350,6 +353,7 @@ class RobustZ(Detector):
         self.dev = (1 - a) * self.dev + a * abs(r_clipped)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class KnnDistance(Detector):
     """Nearest-neighbour distance of a delay embedding to recent embeddings."""
 

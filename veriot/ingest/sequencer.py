@@ -86,7 +86,7 @@ class Sequencer:
         latest = store.latest_checkpoint()
         self._checkpoint_size = latest.size if latest else 0
         self._checkpoint_time = 0.0
-        self._thread: threading.Thread | None = None
+        self._worker: threading.Thread | None = None
         self._committed_size = self._tree.size
 
     # -- public, thread-safe ---------------------------------------------------------
@@ -97,16 +97,16 @@ class Sequencer:
         return self._committed_size
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="veriot-sequencer", daemon=True)
-            self._thread.start()
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._run, name="veriot-sequencer", daemon=True)
+            self._worker.start()
 
     def stop(self) -> None:
         """Drains the queue, cuts a final checkpoint, and stops the thread."""
-        if self._thread is not None:
+        if self._worker is not None:
             self._queue.put(None)
-            self._thread.join()
-            self._thread = None
+            self._worker.join()
+            self._worker = None
 
     def submit(
         self,
