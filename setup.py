@@ -25,12 +25,15 @@ COMPILED = [
     "veriot/ai/detectors.py",
     "veriot/ai/trust.py",
     "veriot/core/canonical.py",
+    "veriot/core/wire.py",
     "veriot/ingest/sequencer.py",
+    "veriot/ingest/verify.py",
     "veriot/ledger/batch.py",
     "veriot/ledger/compact.py",
     "veriot/ledger/hashing.py",
     "veriot/ledger/segment.py",
     "veriot/storage/codec.py",
+    "veriot/storage/sql.py",
     "veriot/storage/tiles.py",
 ]
 """Modules built with mypyc. Keep this list in step with the Makefile's COMPILED."""

@@ -1,9 +1,9 @@
 """The JSON wire format devices send, decoded strictly into the core types.
 
 Specified in docs/wire-format.md. Decoding is on the hot ingest path, so the JSON is
-decoded by msgspec straight into private Structs (types, lengths and ranges checked in C),
-then the few rules msgspec cannot express are checked in one Python pass that also builds
-the core values. Every error is a DecodeError whose message names the field path
+decoded by msgspec straight into the Structs of veriot.core.wire_shapes (types, lengths
+and ranges checked in C), then the few rules msgspec cannot express are checked in one
+pass that also builds the core values. Every error is a DecodeError whose message names the field path
 (`$.readings[3].seq`) and the problem.
 
     reading        = {"device": did, "seq": u63, "records": [record, ...],
@@ -19,30 +19,23 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
-from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec import UNSET
 
-from veriot.core.canonical import (
-    HASH_BYTES,
-    MAX_BATCH_SIZE,
-    MAX_DEVICE_BYTES,
-    MAX_NAME_BYTES,
-    MAX_RECORDS,
-    MAX_UNIT_BYTES,
-    NAME_PATTERN,
-    SIGNATURE_BYTES,
-    UNIT_PATTERN,
-)
+from veriot.core.canonical import NAME_PATTERN, UNIT_PATTERN
 from veriot.core.errors import DecodeError, InputError
-from veriot.core.types import (
-    MAX_SEQ,
-    BatchAuth,
-    Reading,
-    Record,
-    SignedReading,
-    build_signed,
+from veriot.core.types import BatchAuth, Reading, Record, SignedReading, build_signed
+from veriot.core.wire_shapes import (
+    MAX_PATH_LENGTH,
+    MAX_READINGS_PER_REQUEST,
+    WireBatchAuth,
+    WireBatchReading,
+    WireCompactBatch,
+    WireReading,
+    WireRecord,
+    WireRequest,
 )
 
 __all__ = [
@@ -57,12 +50,6 @@ __all__ = [
     "encode_reading",
     "encode_request",
 ]
-
-MAX_READINGS_PER_REQUEST = 10_000
-"""Readings in one request body, counting those inside compact batches."""
-
-MAX_PATH_LENGTH = (MAX_BATCH_SIZE - 1).bit_length()
-"""The longest RFC 9162 inclusion path in a batch of at most MAX_BATCH_SIZE leaves (16)."""
 
 DID_PATTERN = re.compile(r"did:key:z[1-9A-HJ-NP-Za-km-z]+\Z")
 """The shape of a did:key (base58btc alphabet); identity.did checks the key inside."""
@@ -92,62 +79,8 @@ class DecodedRequest:
         return len(self.readings) + sum(len(b.readings) for b in self.batches)
 
 
-# --- the wire shapes -------------------------------------------------------------------
-# gc=False: these trees hold no reference cycles, and skipping GC tracking makes
-# decoding tens of thousands of them cheaper.
-
-_Seq = Annotated[int, Meta(ge=0, le=MAX_SEQ)]
-_Sig = Annotated[bytes, Meta(min_length=SIGNATURE_BYTES, max_length=SIGNATURE_BYTES)]
-_Hash = Annotated[bytes, Meta(min_length=HASH_BYTES, max_length=HASH_BYTES)]
-_Device = Annotated[str, Meta(min_length=1, max_length=MAX_DEVICE_BYTES)]
-
-
-class _Record(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True, gc=False):
-    n: Annotated[str, Meta(min_length=1, max_length=MAX_NAME_BYTES)]
-    u: Annotated[str, Meta(max_length=MAX_UNIT_BYTES)] = ""
-    v: float
-    t: Annotated[float, Meta(ge=0)]
-
-
-_Records = Annotated[list[_Record], Meta(min_length=1, max_length=MAX_RECORDS)]
-
-
-class _Batch(Struct, forbid_unknown_fields=True, gc=False):
-    root: _Hash
-    size: Annotated[int, Meta(ge=1, le=MAX_BATCH_SIZE)]
-    index: Annotated[int, Meta(ge=0, lt=MAX_BATCH_SIZE)]
-    path: Annotated[list[_Hash], Meta(max_length=MAX_PATH_LENGTH)]
-    sig: _Sig
-
-
-class _Reading(Struct, forbid_unknown_fields=True, gc=False):
-    device: _Device
-    seq: _Seq
-    records: _Records
-    sig: _Sig | UnsetType = UNSET
-    batch: _Batch | UnsetType = UNSET
-
-
-class _BatchReading(Struct, forbid_unknown_fields=True, gc=False):
-    seq: _Seq
-    records: _Records
-
-
-class _CompactBatch(Struct, forbid_unknown_fields=True, gc=False):
-    device: _Device
-    sig: _Sig
-    readings: Annotated[
-        list[_BatchReading], Meta(min_length=1, max_length=MAX_READINGS_PER_REQUEST)
-    ]
-
-
-class _Request(Struct, forbid_unknown_fields=True, omit_defaults=True, gc=False):
-    readings: Annotated[list[_Reading], Meta(max_length=MAX_READINGS_PER_REQUEST)] = []
-    batches: Annotated[list[_CompactBatch], Meta(max_length=MAX_READINGS_PER_REQUEST)] = []
-
-
-_request_decoder = msgspec.json.Decoder(_Request)
-_reading_decoder = msgspec.json.Decoder(_Reading)
+_request_decoder = msgspec.json.Decoder(WireRequest)
+_reading_decoder = msgspec.json.Decoder(WireReading)
 _encoder = msgspec.json.Encoder()
 
 
@@ -183,7 +116,7 @@ def _check_device(device: str) -> None:
     _remember(_valid_devices, device)
 
 
-def _convert_records(wire: list[_Record], where: str) -> tuple[Record, ...]:
+def _convert_records(wire: list[WireRecord], where: str) -> tuple[Record, ...]:
     out: list[Record] = []
     for r in wire:
         name, unit = r.n, r.u
@@ -205,13 +138,13 @@ def _convert_records(wire: list[_Record], where: str) -> tuple[Record, ...]:
     return tuple(out)
 
 
-def _convert_batch(b: _Batch) -> BatchAuth:
+def _convert_batch(b: WireBatchAuth) -> BatchAuth:
     if b.index >= b.size:
         raise _Invalid(f"index {b.index} is not below the batch size {b.size}", ".batch.index")
     return BatchAuth(root=b.root, size=b.size, index=b.index, path=tuple(b.path), signature=b.sig)
 
 
-def _convert_reading(w: _Reading) -> SignedReading:
+def _convert_reading(w: WireReading) -> SignedReading:
     _check_device(w.device)
     records = _convert_records(w.records, "")
     sig, batch = w.sig, w.batch
@@ -224,7 +157,7 @@ def _convert_reading(w: _Reading) -> SignedReading:
     return build_signed(Reading(w.device, w.seq, records), sig, None)
 
 
-def _convert_compact(w: _CompactBatch) -> CompactBatch:
+def _convert_compact(w: WireCompactBatch) -> CompactBatch:
     device = w.device
     _check_device(device)
     readings: list[Reading] = []
@@ -281,7 +214,7 @@ def decode_reading(body: bytes | str | Mapping[str, Any]) -> SignedReading:
     MQTT or HTTP framework may hand over). Raises DecodeError naming the bad field."""
     try:
         if isinstance(body, Mapping):
-            wire = msgspec.convert(body, _Reading)
+            wire = msgspec.convert(body, WireReading)
         else:
             wire = _reading_decoder.decode(body)
     except msgspec.MsgspecError as exc:
@@ -292,31 +225,31 @@ def decode_reading(body: bytes | str | Mapping[str, Any]) -> SignedReading:
         raise DecodeError(f"{exc.problem} - at `${exc.where}`") from None
 
 
-def _wire_records(records: Iterable[Record]) -> list[_Record]:
-    return [_Record(n=r.name, v=r.value, t=r.time, u=r.unit) for r in records]
+def _wire_records(records: Iterable[Record]) -> list[WireRecord]:
+    return [WireRecord(n=r.name, v=r.value, t=r.time, u=r.unit) for r in records]
 
 
-def _wire_reading(signed: SignedReading) -> _Reading:
+def _wire_reading(signed: SignedReading) -> WireReading:
     r = signed.reading
-    wire = _Reading(device=r.device, seq=r.seq, records=_wire_records(r.records))
+    wire = WireReading(device=r.device, seq=r.seq, records=_wire_records(r.records))
     if (signed.signature is None) == (signed.batch is None):
         raise InputError(f"reading {r.device} #{r.seq} needs exactly one of signature or batch")
     if signed.signature is not None:
         wire.sig = signed.signature
     elif signed.batch is not None:
         b = signed.batch
-        wire.batch = _Batch(
+        wire.batch = WireBatchAuth(
             root=b.root, size=b.size, index=b.index, path=list(b.path), sig=b.signature
         )
     return wire
 
 
-def _wire_compact(batch: CompactBatch) -> _CompactBatch:
-    return _CompactBatch(
+def _wire_compact(batch: CompactBatch) -> WireCompactBatch:
+    return WireCompactBatch(
         device=batch.device,
         sig=batch.signature,
         readings=[
-            _BatchReading(seq=r.seq, records=_wire_records(r.records)) for r in batch.readings
+            WireBatchReading(seq=r.seq, records=_wire_records(r.records)) for r in batch.readings
         ],
     )
 
@@ -340,7 +273,7 @@ def encode_request(
 
     Does not enforce MAX_READINGS_PER_REQUEST: a sender splits larger sets itself.
     """
-    request = _Request(
+    request = WireRequest(
         readings=[_wire_reading(s) for s in readings],
         batches=[_wire_compact(b) for b in batches],
     )

@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import overload
 
-import msgspec
-
 from veriot.core import canonical
 from veriot.core.errors import InputError, RevokedDeviceError, UnknownDeviceError
 from veriot.core.types import (
@@ -30,51 +28,13 @@ from veriot.core.types import (
 from veriot.core.wire import CompactBatch
 from veriot.identity.registry import check_may_write
 from veriot.identity.signatures import VerifyMany, verify_signature, verify_signatures
+from veriot.ingest.checked import Checked as Checked
+from veriot.ingest.checked import Pending
 from veriot.ingest.verdict import Reason, Verdict, rejected
-from veriot.ledger.batch import batch_root, batch_root_from_path, member_auth
+from veriot.ledger.batch import batch_root, batch_root_from_path
 from veriot.ledger.hashing import leaf_hash
 
 DeviceLookup = Callable[[str], Device | None]
-
-
-class Checked(msgspec.Struct, frozen=True, gc=False):
-    """A reading whose signature, device and clock checked out, ready to sequence: its
-    reading id, its log leaf hash and its canonical message, and how it was signed,
-    which is exactly one of:
-
-    - `signature`: its own signature;
-    - `batch`: the batch authentication it arrived with (root, path, signature);
-    - `seal` and `position`: it is member `position` of a compact batch whose `seal` all
-      its members share (the store keeps the batch once, not a path per reading).
-    """
-
-    reading: Reading
-    id: str
-    leaf_hash: bytes
-    message: bytes
-    signature: bytes | None = None
-    batch: BatchAuth | None = None
-    seal: BatchSeal | None = None
-    position: int = 0
-
-    @property
-    def signed(self) -> SignedReading:
-        """The reading with its signature or batch authentication (for a sealed member,
-        its path is derived from the seal: not for the hot path)."""
-        if self.seal is not None:
-            return SignedReading(self.reading, batch=member_auth(self.seal, self.position))
-        return SignedReading(self.reading, self.signature, self.batch)
-
-
-class _Pending(msgspec.Struct, frozen=True, gc=False):
-    """A reading that passed every check but its own signature, which is verified with
-    the other readings of its request at once."""
-
-    signed: SignedReading
-    id: str
-    message: bytes
-    public_key: bytes
-    signature: bytes
 
 
 class CheckedRun(SequenceView[Checked]):
@@ -230,7 +190,7 @@ class Verifier:
         events: list[SecurityEvent] = []
         verified_batches: dict[tuple[str, bytes, bytes], bool] = {}
         items = [self._check_one(signed, now, events, verified_batches) for signed in readings]
-        pending = [item for item in items if isinstance(item, _Pending)]
+        pending = [item for item in items if isinstance(item, Pending)]
         # The readings' own signatures, verified in one call (on other processes when
         # `verify_many` hands them out), after every cheaper check has passed.
         valid = iter(
@@ -239,7 +199,7 @@ class Verifier:
             else ()
         )
         out: list[Checked | Verdict] = [
-            self._settle(item, next(valid), now, events) if isinstance(item, _Pending) else item
+            self._settle(item, next(valid), now, events) if isinstance(item, Pending) else item
             for item in items
         ]
         for batch in batches:
@@ -251,7 +211,7 @@ class Verifier:
 
     @staticmethod
     def _settle(
-        item: _Pending, valid: bool, now: float, events: list[SecurityEvent]
+        item: Pending, valid: bool, now: float, events: list[SecurityEvent]
     ) -> Checked | Verdict:
         reading = item.signed.reading
         if not valid:
@@ -295,7 +255,7 @@ class Verifier:
         now: float,
         events: list[SecurityEvent],
         verified_batches: dict[tuple[str, bytes, bytes], bool],
-    ) -> Checked | Verdict | _Pending:
+    ) -> Checked | Verdict | Pending:
         reading = signed.reading
         try:
             message = canonical.reading_message(reading)
@@ -324,7 +284,7 @@ class Verifier:
             leaf = canonical.reading_leaf(signed, message)
             return Checked(reading, rid, leaf_hash(leaf), message, batch=signed.batch)
         signature = signed.signature if signed.signature is not None else b""  # fails to verify
-        return _Pending(signed, rid, message, device.public_key, signature)
+        return Pending(signed, rid, message, device.public_key, signature)
 
     @staticmethod
     def _check_batch_auth(

@@ -31,6 +31,8 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from mypy_extensions import mypyc_attr
+
 from veriot.core.canonical import HASH_BYTES, reading_leaf
 from veriot.core.errors import (
     ConflictError,
@@ -182,6 +184,8 @@ def page_of(
 ConnT = TypeVar("ConnT")
 
 
+# Compiled with mypyc (setup.py); each database's store is an interpreted subclass.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class SqlStore(ABC, Generic[ConnT]):
     """The Store port over the shared SQL schema; subclasses name the database.
 
