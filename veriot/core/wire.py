@@ -3,8 +3,8 @@
 Specified in docs/wire-format.md. Decoding is on the hot ingest path, so the JSON is
 decoded by msgspec straight into the Structs of veriot.core.wire_shapes (types, lengths
 and ranges checked in C), then the few rules msgspec cannot express are checked in one
-pass that also builds the core values. Every error is a DecodeError whose message names the field path
-(`$.readings[3].seq`) and the problem.
+pass that also builds the core values. Every error is a DecodeError whose message names
+the field path (`$.readings[3].seq`) and the problem.
 
     reading        = {"device": did, "seq": u63, "records": [record, ...],
                       "sig": b64(64)  |  "batch": {"root": b64(32), "size": n, "index": i,
