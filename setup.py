@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from pathlib import Path
 
 from setuptools import setup
 
@@ -36,22 +37,36 @@ COMPILED = [
     "veriot/storage/sql.py",
     "veriot/storage/tiles.py",
 ]
-"""Modules built with mypyc. Keep this list in step with the Makefile's COMPILED."""
+"""Modules built with mypyc (the Makefile reads this list)."""
+
+GROUP = "veriot_compiled"
+"""The name of the shared library of the compiled modules, at the top of the tree."""
+
+
+def _remove_stale_builds(keep: list[str]) -> None:
+    """Deletes built extensions of modules not in `keep`: left in place (an editable
+    install keeps them beside the source), one would shadow its module's .py file."""
+    here = Path(__file__).parent
+    wanted = {here / path for path in keep}
+    for built in (here / "veriot").rglob("*.so"):
+        if built.with_name(built.name.split(".")[0] + ".py") not in wanted:
+            built.unlink()
+    if not keep:
+        for shared in here.glob(f"{GROUP}__mypyc.*"):
+            shared.unlink()
 
 
 def _extensions() -> list[object]:
     if os.environ.get("VERIOT_PURE_PYTHON") or shutil.which(os.environ.get("CC", "cc")) is None:
         print("veriot: building without mypyc (pure Python)", file=sys.stderr)
+        _remove_stale_builds([])
         return []
+    _remove_stale_builds(COMPILED)
     from mypyc.build import mypycify
 
     # Third-party packages are not installed in pip's isolated build environment; their
     # values are plain Python objects to the compiled code either way.
-    return list(
-        mypycify(
-            ["--ignore-missing-imports", *COMPILED], opt_level="3", group_name="veriot_compiled"
-        )
-    )
+    return list(mypycify(["--ignore-missing-imports", *COMPILED], opt_level="3", group_name=GROUP))
 
 
 setup(ext_modules=_extensions())
