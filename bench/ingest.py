@@ -15,14 +15,17 @@ client runs on the same cores as the service and takes its share of them.
 
     .venv/bin/python bench/ingest.py [--requests N] [--threads N]
 
-Where the time goes on 2 cores (CPU clocks of each process, 2026-12, ceiling ~40,000-48,000/s):
-with a signature per reading, the check processes spend ~51 us of CPU per reading, most of
-it the verification the ceiling measures; the service process (HTTP, sequencing, storing,
-answering) ~15 us; alert scoring ~4 us; the client ~1 us. The cores are saturated, so the
-ratio sits near 0.6; 0.85 would leave ~9 us per reading for everything but verification.
-With one signature per 100 readings, ~20 us per reading in all processes: the service
-process ~11 us (about half of it the SQLite append: WAL writes and fsync, the id index),
-check processes ~5 us, alert scoring ~3 us. 150,000/s would need ~13 us in all.
+Where the time goes on 2 cores (CPU clocks of each process, 2026-12, hot modules compiled
+with mypyc, ceiling ~45,000-50,000/s): with a signature per reading, the check processes
+spend ~50 us of CPU per reading, most of it the verification the ceiling measures; the
+service process (HTTP, sequencing, storing, answering) ~11 us; alert scoring ~2 us; the
+client ~1 us. The cores are saturated, so the ratio sits near 0.7; 0.85 would leave ~7 us
+per reading for everything but verification. With one signature per 100 readings, ~17 us
+per reading in all processes: the service process ~9 us (its one GIL is the bound: the
+SQLite append, WAL writes and fsync included, is about a third of it; the rest is decoding
+check results, the tree, HTTP, thread hand-offs and feeding the alert process), check
+processes ~5 us (JSON decoding and four SHA-256 per reading), alert scoring ~2 us.
+150,000/s would need ~13 us in all, and the service process under ~6 us.
 """
 
 from __future__ import annotations
