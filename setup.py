@@ -10,6 +10,12 @@ and runs as plain Python, with the same results.
 An editable install (`pip install -e .`, as `make` does) puts the built extensions next to
 their sources, where they take precedence over the .py files: after editing one of these
 modules, install again (`make` does that when a listed source is newer than its stamp).
+
+Two limits of mypyc shape these modules: it drops the class keywords of msgspec Structs
+(frozen, gc, kw_only, ...), so a compiled module imports its Structs from a module beside
+it (core/wire_shapes.py, ingest/checked.py); and an attribute named `_thread` becomes the
+C keyword `__thread`, which does not compile. A class that users or tests subclass is
+marked `@mypyc_attr(allow_interpreted_subclasses=True)`.
 """
 
 from __future__ import annotations
