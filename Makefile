@@ -4,15 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The modules setup.py compiles with mypyc: an edit to one of them reinstalls, so that the
-# built extension never shadows a newer source.
+# built extension never shadows a newer source. They are built once veriot's dependencies
+# (and mypy, a dev dependency) are installed, since mypyc type-checks them against those.
 COMPILED := $(shell sed -n 's/^    "\(veriot\/.*\.py\)",$$/\1/p' setup.py)
 
 .PHONY: demo test lint bench setup clean
 
 $(STAMP): pyproject.toml setup.py $(COMPILED)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --upgrade pip 'setuptools>=77' wheel
+	VERIOT_PURE_PYTHON=1 $(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-build-isolation --no-deps -e .
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -4,8 +4,10 @@ The modules in COMPILED are ordinary, mypy-strict Python. mypyc compiles the sam
 to C (native ints, floats and attribute access; direct calls between compiled functions),
 which takes several times less CPU on the per-reading paths of ingest: decoding and
 hashing readings, sequencing, storing, and scoring them. Nothing else changes: with
-VERIOT_PURE_PYTHON=1 in the environment, or where no C compiler is found, veriot installs
-and runs as plain Python, with the same results.
+VERIOT_PURE_PYTHON=1 in the environment, where no C compiler or no mypy is found, or where
+mypyc cannot build them (a plain `pip install .` builds in an isolated environment without
+veriot's dependencies, whose types mypyc needs), veriot installs and runs as plain Python,
+with the same results.
 
 An editable install (`pip install -e .`, as `make` does) puts the built extensions next to
 their sources, where they take precedence over the .py files: after editing one of these
@@ -63,16 +65,27 @@ def _remove_stale_builds(keep: list[str]) -> None:
 
 
 def _extensions() -> list[object]:
-    if os.environ.get("VERIOT_PURE_PYTHON") or shutil.which(os.environ.get("CC", "cc")) is None:
-        print("veriot: building without mypyc (pure Python)", file=sys.stderr)
-        _remove_stale_builds([])
-        return []
-    _remove_stale_builds(COMPILED)
-    from mypyc.build import mypycify
+    reason = ""
+    if os.environ.get("VERIOT_PURE_PYTHON"):
+        reason = "VERIOT_PURE_PYTHON is set"
+    elif shutil.which(os.environ.get("CC", "cc")) is None:
+        reason = "no C compiler found"
+    else:
+        try:
+            from mypyc.build import mypycify
 
-    # Third-party packages are not installed in pip's isolated build environment; their
-    # values are plain Python objects to the compiled code either way.
-    return list(mypycify(["--ignore-missing-imports", *COMPILED], opt_level="3", group_name=GROUP))
+            # mypyc type-checks the modules with the project's mypy settings (strict), so
+            # it needs veriot's dependencies installed beside it: `make` installs them
+            # first, then builds with --no-build-isolation.
+            extensions = list(mypycify(COMPILED, opt_level="3", group_name=GROUP))
+        except (Exception, SystemExit) as exc:  # mypyc exits on a type error
+            reason = f"mypyc could not build them ({type(exc).__name__}: {exc})"
+        else:
+            _remove_stale_builds(COMPILED)
+            return extensions
+    print(f"veriot: installing pure Python, {reason}", file=sys.stderr)
+    _remove_stale_builds([])
+    return []
 
 
 setup(ext_modules=_extensions())
