@@ -98,7 +98,7 @@ class AlertPipeline:
         self._max_backlog = max_backlog
         self._backlog = 0  # readings queued and not yet scored, under _drained
         self._drained = threading.Condition()
-        self._worker: threading.Thread | None = None
+        self._thread: threading.Thread | None = None
         self._stopping = False
         self._subscribers: dict[int, AlertSubscriber] = {}
         self._subscribers_lock = threading.Lock()
@@ -130,7 +130,7 @@ class AlertPipeline:
     def _behind(self) -> bool:
         """Whether the hook must wait: scoring runs and is max_backlog readings behind."""
         return (
-            self._backlog >= self._max_backlog and self._worker is not None and not self._stopping
+            self._backlog >= self._max_backlog and self._thread is not None and not self._stopping
         )
 
     @property
@@ -141,21 +141,21 @@ class AlertPipeline:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._worker is None:
+        if self._thread is None:
             self._stopping = False
-            self._worker = threading.Thread(target=self._run, name="veriot-alerts", daemon=True)
-            self._worker.start()
+            self._thread = threading.Thread(target=self._run, name="veriot-alerts", daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
         """Scores every commit made so far and submits its alerts, then stops the worker.
         Call while the sequencer still runs (it commits the last alerts when it stops)."""
-        if self._worker is None:
+        if self._thread is None:
             return
         self._barrier()
         self._stopping = True
         self._queue.put(None)
-        self._worker.join(STOP_TIMEOUT_S)
-        self._worker = None
+        self._thread.join(STOP_TIMEOUT_S)
+        self._thread = None
         self._scorer.close()
 
     def flush(self, timeout: float = STOP_TIMEOUT_S) -> None:
@@ -179,7 +179,7 @@ class AlertPipeline:
     def use_scorer(self, scorer: Scorer) -> None:
         """Runs the detectors in `scorer` (e.g. a ProcessScorer) instead. Precondition:
         not started."""
-        if self._worker is not None:
+        if self._thread is not None:
             raise RuntimeError("the alert pipeline is running; set its scorer before start")
         self._scorer.close()
         self._scorer, self.engine = scorer, None
