@@ -1,6 +1,6 @@
 """Ingest through the real HTTP service with check processes, as `veriot serve` runs it:
-the thread reading a check process's answer hands it to the sequencer, and when the
-processes die, bodies are checked in the service; nothing is lost or stored twice."""
+bodies are checked on the processes, and once they died, in the service; nothing is lost
+or stored twice."""
 
 from __future__ import annotations
 

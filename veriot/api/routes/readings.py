@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from concurrent.futures import Future, InvalidStateError
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -56,51 +54,17 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _check_and_submit(request: Request, node: Node, body: bytes) -> list[Verdict]:
-    """Decodes and checks `body`, then sequences it; the verdicts, once the accepted
-    readings are durable. Raises DecodeError.
-
-    On a check process, the thread that reads its answer submits the result to the
-    sequencer itself, so the event loop wakes once per request (for the verdicts) rather
-    than twice. Without check processes, or when none could answer, the body is checked
-    on the app's verification threads."""
+async def _check(request: Request, node: Node, body: bytes) -> CheckResult:
+    """Decodes and checks `body` on a check process when the node has them, else (or when
+    none could answer) on the app's verification threads. Raises DecodeError."""
     if node.check_pool is not None:
-        verdicts: Future[list[Verdict]] = Future()
-        node.check_pool.check(body, node.clock.now()).add_done_callback(
-            lambda checked: _submit_checked(node, checked, verdicts)
-        )
         try:
-            return await asyncio.wrap_future(verdicts)
+            return await asyncio.wrap_future(node.check_pool.check(body, node.clock.now()))
         except CheckPoolError:
             pass  # logged by the pool; this body is checked here instead
     threads = request.app.state.verify_pool
     result: CheckResult = await asyncio.wrap_future(threads.submit(node.ingest.check, body))
-    return await asyncio.wrap_future(node.ingest.submit(result))
-
-
-def _submit_checked(
-    node: Node, checked: Future[CheckResult], verdicts: Future[list[Verdict]]
-) -> None:
-    """Hands a check result to the sequencer, whose verdicts (or the check's error) go
-    to `verdicts`; runs on the thread that completed `checked`."""
-    try:
-        sequenced = node.ingest.submit(checked.result())
-    except Exception as error:  # the check's error, or one submitting: the request's answer
-        with contextlib.suppress(InvalidStateError):
-            verdicts.set_exception(error)
-        return
-    sequenced.add_done_callback(lambda done: _copy_outcome(done, verdicts))
-
-
-def _copy_outcome(source: Future[list[Verdict]], target: Future[list[Verdict]]) -> None:
-    # The request may have gone (its coroutine cancelled, and `target` with it): what was
-    # checked is still sequenced, as it would be had the client left a moment later.
-    with contextlib.suppress(InvalidStateError):
-        error = source.exception()
-        if error is not None:
-            target.set_exception(error)
-        else:
-            target.set_result(source.result())
+    return result
 
 
 def _refused(node_metrics: Any, reason: str) -> None:
@@ -140,10 +104,11 @@ async def ingest_readings(request: Request, node: Node) -> Response:
         _refused(metrics, "payload_too_large")
         raise
     try:
-        verdicts = await _check_and_submit(request, node, body)
+        checked = await _check(request, node, body)
     except DecodeError as exc:
         _refused(metrics, Reason.MALFORMED.value)
         raise Problem(ProblemKind.MALFORMED_REQUEST, str(exc)) from exc
+    verdicts: list[Verdict] = await asyncio.wrap_future(node.ingest.submit(checked))
     node.ingest.count(verdicts)
     metrics.latency.observe(time.perf_counter() - started)
     if not verdicts or any(v.accepted for v in verdicts):
