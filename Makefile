@@ -40,3 +40,4 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build
 	find veriot -name '*.so' -delete
+	rm -f veriot_compiled__mypyc.*
