@@ -85,6 +85,15 @@ class Node:
     def log_public_key(self) -> bytes:
         return log_public_key(self.log_seed)
 
+    def helper_processes(self) -> list[tuple[str, int]]:
+        """The helper processes running now, as (role, process id): "check" for each
+        check process, "alerts" for the alert scoring process (see IngestMetrics)."""
+        helpers = [("check", pid) for pid in self.check_pool.process_ids] if self.check_pool else []
+        scorer = self.alerts.scorer_process if self.alerts is not None else None
+        if scorer is not None:
+            helpers.append(("alerts", scorer))
+        return helpers
+
     def start(self) -> None:
         """Starts every component; when one cannot start (an unreachable MQTT broker, say),
         stops those already running and raises."""
@@ -200,6 +209,7 @@ def open_node(settings: Settings, clock: Clock | None = None) -> Node:
     ingest = IngestService(verifier, sequencer, metrics, clock)
     metrics.log_size.set(sequencer.size)
     node = Node(settings, store, clock, seed, devices, metrics, sequencer, ingest)
+    metrics.processes.helpers = node.helper_processes
     from veriot.ingest.alerts import AlertPipeline  # loads the AI layer (numpy, scipy)
 
     node.alerts = AlertPipeline(store, sequencer, devices.get, clock)

@@ -113,6 +113,12 @@ class ProcessScorer:
             return self._fallback.anomalous_share(device)
         return self._shares.get(device, 0.0)
 
+    def process_id(self) -> int | None:
+        if self._fallback is not None or not self._process.is_alive():
+            return None
+        pid: int | None = self._process.pid
+        return pid
+
     def close(self) -> None:
         self._conn.close()
         self._process.join(10)

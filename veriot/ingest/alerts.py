@@ -134,6 +134,11 @@ class AlertPipeline:
         )
 
     @property
+    def scorer_process(self) -> int | None:
+        """The id of the process scoring the readings, when not this one (see Scorer)."""
+        return self._scorer.process_id()
+
+    @property
     def backlog(self) -> int:
         """Readings committed to the log and not yet scored."""
         return self._backlog
@@ -315,6 +320,10 @@ class Scorer(Protocol):
 
     def anomalous_share(self, device: str) -> float: ...
 
+    def process_id(self) -> int | None:
+        """The process the detectors run in, when it is not this one and still runs."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -335,6 +344,9 @@ class LocalScorer:
 
     def anomalous_share(self, device: str) -> float:
         return self.engine.anomalous_share(device)
+
+    def process_id(self) -> int | None:
+        return None
 
     def close(self) -> None:
         pass

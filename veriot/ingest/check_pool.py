@@ -312,6 +312,11 @@ class CheckPool:
                 target=self._read, args=(worker,), name=f"veriot-check-reader-{n}", daemon=True
             ).start()
 
+    @property
+    def process_ids(self) -> list[int]:
+        """The ids of the check processes still running."""
+        return [w.process.pid for w in self._workers if w.alive and w.process.pid is not None]
+
     # -- requests --------------------------------------------------------------------
 
     def check(self, body: bytes, now: float) -> Future[CheckResult]:
