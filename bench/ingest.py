@@ -1,11 +1,16 @@
 """End-to-end ingest throughput through the real HTTP service.
 
 Prints, from one run on this machine:
-- the ceiling: Ed25519 verifications/s on all cores (PyNaCl, one process per core);
+- the ceiling: Ed25519 verifications/s on all cores (PyNaCl, one process per core), and
+  beside it the rate of one process alone: how much more work both cores do at once;
 - signed readings/s through `veriot serve` with per-reading signatures (batches of 100),
   and its ratio to the ceiling (target >= 0.85);
 - readings/s with per-batch signatures (one signature per 100 readings; target >= 150,000);
-- p50 and p99 latency of one 100-reading request in each mode.
+- p50 and p99 latency of one 100-reading request in each mode;
+- for each mode, the CPU per accepted reading of each process role: the service process,
+  the check processes, the alert scoring process (from the service's
+  `veriot_process_cpu_seconds_total`, read before and after the drive, once scoring has
+  caught up) and this client.
 
 Signing happens before the clock starts; the client sends ready bodies over keep-alive
 connections from `--threads` threads (default 32: a fleet sends from many devices at
@@ -15,17 +20,17 @@ client runs on the same cores as the service and takes its share of them.
 
     .venv/bin/python bench/ingest.py [--requests N] [--threads N]
 
-Where the time goes on 2 cores (CPU clocks of each process, 2026-12, hot modules compiled
-with mypyc, ceiling ~45,000-50,000/s): with a signature per reading, the check processes
-spend ~50 us of CPU per reading, most of it the verification the ceiling measures; the
-service process (HTTP, sequencing, storing, answering) ~11 us; alert scoring ~2 us; the
-client ~1 us. The cores are saturated, so the ratio sits near 0.7; 0.85 would leave ~7 us
-per reading for everything but verification. With one signature per 100 readings, ~17 us
-per reading in all processes: the service process ~9 us (its one GIL is the bound: the
-SQLite append, WAL writes and fsync included, is about a third of it; the rest is decoding
-check results, the tree, HTTP, thread hand-offs and feeding the alert process), check
-processes ~5 us (JSON decoding and four SHA-256 per reading), alert scoring ~2 us.
-150,000/s would need ~13 us in all, and the service process under ~6 us.
+Reading the CPU lines. With every core busy, the ratio to the ceiling is about V / (V + O):
+V is the CPU one verification takes when all cores verify (cores / ceiling), O the CPU of
+everything else per reading, in all processes. 0.85 needs O under 0.18 V, about 9 us where
+V is 50 us. One run on 2 cores (2026-12-02, ceiling 38,267/s, one core 21,933/s: both
+cores together do 1.74x one core's work): per-reading signatures 18,079/s (0.47x), 109 us
+of CPU per reading (service 27, check processes 75 of which ~52 verification, alert
+scoring 4, client 2), so O was ~57 us; per-batch signatures 47,139/s, 34 us per reading
+(service 20, check processes 9, alert scoring 4, client 1.5), where 150,000/s would need
+13 us in all. The service process's one GIL is also a bound: its sequencer thread (the
+SQLite append, WAL writes, fsync and the GIL hand-offs around them) takes over half of
+its CPU.
 """
 
 from __future__ import annotations
@@ -66,8 +71,9 @@ def _verify_loop(seconds: float, out: multiprocessing.Queue) -> None:  # type: i
     out.put(count / seconds)
 
 
-def verification_ceiling(seconds: float = 3.0) -> float:
-    cores = len(os.sched_getaffinity(0))
+def verification_ceiling(seconds: float = 3.0, processes: int | None = None) -> float:
+    """Ed25519 verifications/s of `processes` processes at once (default: one per core)."""
+    cores = processes or len(os.sched_getaffinity(0))
     queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     procs = [
         multiprocessing.Process(target=_verify_loop, args=(seconds, queue)) for _ in range(cores)
@@ -118,8 +124,16 @@ def register_devices(url: str, api_key: str, count: int = 20) -> list[DeviceKey]
     return keys
 
 
-Mode = tuple[float, int, list[float]]
-"""(seconds, readings accepted, request latencies) of one drive."""
+Mode = tuple[float, int, list[float], dict[str, float]]
+"""(seconds, readings accepted, request latencies, CPU microseconds per accepted reading
+by process role: service, check, alerts, client) of one drive."""
+
+ROLES = {
+    "service": "service",
+    "check": "check processes",
+    "alerts": "alert scoring",
+    "client": "client",
+}
 
 
 def run_modes(url: str, keys: list[DeviceKey], requests: int, threads: int) -> tuple[Mode, Mode]:
@@ -128,7 +142,57 @@ def run_modes(url: str, keys: list[DeviceKey], requests: int, threads: int) -> t
     per_reading = make_bodies(keys, requests + 10, per_batch=False, seq0=1)
     per_batch = make_bodies(keys, requests * 4, per_batch=True, seq0=10_000_000)
     drive(url, per_reading[:10], threads)  # warm-up
-    return drive(url, per_reading[10:], threads), drive(url, per_batch, threads)
+    return measured_drive(url, per_reading[10:], threads), measured_drive(url, per_batch, threads)
+
+
+def service_cpu(url: str) -> dict[str, float]:
+    """CPU seconds the service's processes have used, summed by role, from its /metrics
+    (`veriot_process_cpu_seconds_total`)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    text = httpx.get(url + "/metrics", timeout=30).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "veriot_process_cpu_seconds":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    role = sample.labels["role"]
+                    out[role] = out.get(role, 0.0) + sample.value
+    return out
+
+
+def wait_scored(url: str, timeout_s: float = 60.0) -> None:
+    """Waits until the service's alert scoring has caught up with the log (its backlog
+    gauge reads 0), so that the CPU it spends on a drive is counted with that drive."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        text = httpx.get(url + "/metrics", timeout=30).text
+        backlog = [
+            line for line in text.splitlines() if line.startswith("veriot_alert_backlog_readings")
+        ]
+        if not backlog or float(backlog[0].split()[-1]) == 0:
+            return
+        time.sleep(0.05)
+
+
+def measured_drive(url: str, bodies: list[bytes], threads: int) -> Mode:
+    """`drive`, with the CPU each process role spent on it per accepted reading."""
+    before, client_before = service_cpu(url), os.times()
+    seconds, accepted, latencies = drive(url, bodies, threads)
+    client_after = os.times()
+    wait_scored(url)
+    after = service_cpu(url)
+    per = 1e6 / max(accepted, 1)
+    cpu = {role: (after[role] - before.get(role, 0.0)) * per for role in after}
+    client = (client_after.user + client_after.system) - (client_before.user + client_before.system)
+    cpu["client"] = client * per
+    return seconds, accepted, latencies, cpu
+
+
+def cpu_line(cpu: dict[str, float]) -> str:
+    """One line: CPU microseconds per reading by process role, and in all."""
+    parts = [f"{ROLES.get(role, role)} {us:.1f}" for role, us in cpu.items()]
+    return f"    CPU per reading, us: {', '.join(parts)}; in all {sum(cpu.values()):.1f}"
 
 
 def make_bodies(keys: list[DeviceKey], requests: int, per_batch: bool, seq0: int) -> list[bytes]:
@@ -262,20 +326,28 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=32, help="client connections")
     args = parser.parse_args()
 
+    one_core = verification_ceiling(processes=1)
     ceiling = verification_ceiling()
     data = Path(tempfile.mkdtemp(prefix="veriot-bench-"))
     proc, url, api_key = start_server(data)
     try:
         keys = register_devices(url, api_key)
-        (secs, ok1, lat1), (secs2, ok2, lat2) = run_modes(url, keys, args.requests, args.threads)
+        (secs, ok1, lat1, cpu1), (secs2, ok2, lat2, cpu2) = run_modes(
+            url, keys, args.requests, args.threads
+        )
         rate1, rate2 = ok1 / secs, ok2 / secs2
     finally:
         proc.terminate()
         proc.wait()
         shutil.rmtree(data, ignore_errors=True)
 
-    print(f"cores: {len(os.sched_getaffinity(0))}")
+    cores = len(os.sched_getaffinity(0))
+    print(f"cores: {cores}")
     print(f"ceiling: Ed25519 verifications/s on all cores ........ {ceiling:12,.0f}")
+    print(
+        f"    one core alone: {one_core:,.0f}/s, so all {cores} cores at once do "
+        f"{ceiling / one_core:.2f}x one core's work"
+    )
     print(
         f"per-reading signatures: readings/s end to end ........ {rate1:12,.0f}"
         f"   = {rate1 / ceiling:.2f} x ceiling (target >= 0.85)"
@@ -284,6 +356,7 @@ def main() -> None:
         f"    latency per 100-reading request: p50 {pct(lat1, 0.5):.1f} ms, "
         f"p99 {pct(lat1, 0.99):.1f} ms"
     )
+    print(cpu_line(cpu1))
     print(
         f"per-batch signatures: readings/s end to end .......... {rate2:12,.0f}"
         f"   = {rate2 / ceiling:.2f} x ceiling, {rate2 / rate1:.1f} x per-reading "
@@ -293,6 +366,7 @@ def main() -> None:
         f"    latency per 100-reading request: p50 {pct(lat2, 0.5):.1f} ms, "
         f"p99 {pct(lat2, 0.99):.1f} ms"
     )
+    print(cpu_line(cpu2))
     if ok1 != args.requests * BATCH or ok2 != args.requests * 4 * BATCH:
         print(f"WARNING: not every reading was accepted ({ok1}, {ok2})")
 
