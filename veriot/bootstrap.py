@@ -21,6 +21,7 @@ from veriot.core.types import ApiKey, Device
 from veriot.identity.did import did_from_public_key, public_key_from_did
 from veriot.identity.signatures import verify_signatures
 from veriot.ingest.devices import DeviceCache
+from veriot.ingest.event_budget import EventBudget
 from veriot.ingest.metrics import IngestMetrics
 from veriot.ingest.sequencer import Sequencer
 from veriot.ingest.service import IngestService
@@ -204,7 +205,11 @@ def open_node(settings: Settings, clock: Clock | None = None) -> Node:
     seed = load_or_create_log_seed(settings.log_key_path)
     devices = DeviceCache(store)
     metrics = IngestMetrics()
-    sequencer = Sequencer(store, seed, clock, settings.checkpoint_interval_s)
+    budget = EventBudget(
+        settings.security_event_limit,
+        on_drop=lambda kind: metrics.events_dropped.labels(kind.value).inc(),
+    )
+    sequencer = Sequencer(store, seed, clock, settings.checkpoint_interval_s, event_budget=budget)
     verifier = Verifier(devices.get, settings.max_clock_skew_s)
     ingest = IngestService(verifier, sequencer, metrics, clock)
     metrics.log_size.set(sequencer.size)

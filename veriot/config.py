@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from veriot.ingest.event_budget import DEFAULT_LIMIT as DEFAULT_SECURITY_EVENT_LIMIT
+
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_CLOCK_SKEW_S = 300.0
 DEFAULT_CHECKPOINT_INTERVAL_S = 1.0
@@ -36,6 +38,10 @@ class Settings(BaseSettings):
     mqtt: str | None = None
     verify_threads: int = Field(default=0, ge=0)
     """Signature verification threads; 0 means one per CPU core."""
+    security_event_limit: int = Field(default=DEFAULT_SECURITY_EVENT_LIMIT, ge=0)
+    """Security events of one kind stored per device per minute; the rest are counted in
+    /metrics and summed up in one event (see veriot/ingest/event_budget.py). 0 stores
+    every one."""
     verify_processes: int = Field(default=0, ge=0)
     """Worker processes that decode and check request bodies, signatures included (see
     veriot/ingest/check_pool.py); 0 checks on the threads above. `veriot serve` starts

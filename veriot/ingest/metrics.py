@@ -84,6 +84,12 @@ class IngestMetrics:
             "Accepted readings whose sequence number skipped ahead",
             registry=self.registry,
         )
+        self.events_dropped = Counter(
+            "veriot_security_events_dropped",
+            "Security events not stored: over their device's budget for the minute, by kind",
+            ["kind"],
+            registry=self.registry,
+        )
         self.log_size = Gauge("veriot_log_size", "Leaves in the log", registry=self.registry)
         self.alert_backlog = Gauge(
             "veriot_alert_backlog_readings",

@@ -28,6 +28,7 @@ from veriot.core.types import (
     SecurityEventKind,
     Segment,
 )
+from veriot.ingest.event_budget import EventBudget
 from veriot.ingest.verdict import Reason, Verdict
 from veriot.ingest.verify import Checked, CheckedRun
 from veriot.ledger.checkpoint import sign_checkpoint
@@ -64,7 +65,8 @@ class Sequencer:
     `log_seed` is the log's Ed25519 seed; `checkpoint_interval_s` how often a new signed
     checkpoint is cut when the log has grown. `on_appended` is called (on the sequencer
     thread, after the commit) with the segments and alert leaves just stored; keep it cheap
-    (hand work to another thread).
+    (hand work to another thread). `event_budget` decides which security events are
+    stored (by default at most 100 of a kind per device per minute, see EventBudget).
     """
 
     def __init__(
@@ -74,8 +76,10 @@ class Sequencer:
         clock: Clock,
         checkpoint_interval_s: float,
         on_appended: AppendedHook | None = None,
+        event_budget: EventBudget | None = None,
     ) -> None:
         self._store = store
+        self._budget = event_budget if event_budget is not None else EventBudget()
         self._seed = log_seed
         self._clock = clock
         self._interval = checkpoint_interval_s
@@ -290,6 +294,7 @@ class Sequencer:
                 index += 1
             verdicts.append(out)
         stored = segments.finish()
+        events = self._budget.admit(events)
         try:
             nodes = self._tree.append_leaf_hashes(leaf_hashes) if leaf_hashes else []
             self._store.append(

@@ -178,6 +178,33 @@ def test_forged_and_wrong_key_signatures_are_refused(service: LiveService) -> No
     assert metric(service, 'veriot_readings_rejected_total{reason="bad_signature"}') == 2
 
 
+def test_a_flood_of_forged_readings_stores_a_bounded_number_of_events(tmp_path: Path) -> None:
+    live, server, thread = start_service(tmp_path / "data", security_event_limit=5)
+    try:
+        key = DeviceKey.generate()
+        register(live, key)
+        forged = []
+        for seq in range(1, 31):
+            honest = reading(key, seq)
+            signature = bytearray(honest.signature or b"")
+            signature[0] ^= 1
+            forged.append(SignedReading(reading=honest.reading, signature=bytes(signature)))
+        for start in range(0, 30, 10):
+            body = assert_problem(post(live, *forged[start : start + 10]), 403, "bad-signature")
+            assert [r["reason"] for r in body["results"]] == ["bad_signature"] * 10
+        events = live.node.store.list_events(key.did)  # type: ignore[attr-defined]
+        assert [e.kind.value for e in events] == ["bad_signature"] * 5
+        assert metric(live, 'veriot_readings_rejected_total{reason="bad_signature"}') == 30
+        assert metric(live, 'veriot_security_events_dropped_total{kind="bad_signature"}') == 25
+        # The device itself is not held back by the flood in its name.
+        honest = post(live, reading(key, 31))
+        assert honest.status_code == 200, honest.text
+        assert log_size(live) == 1
+    finally:
+        server.should_exit = True  # type: ignore[attr-defined]
+        thread.join(timeout=30)
+
+
 def test_replay_and_equivocation(service: LiveService) -> None:
     key = DeviceKey.generate()
     register(service, key)
