@@ -197,8 +197,8 @@ def test_a_flood_of_forged_readings_stores_a_bounded_number_of_events(tmp_path: 
         assert metric(live, 'veriot_readings_rejected_total{reason="bad_signature"}') == 30
         assert metric(live, 'veriot_security_events_dropped_total{kind="bad_signature"}') == 25
         # The device itself is not held back by the flood in its name.
-        honest = post(live, reading(key, 31))
-        assert honest.status_code == 200, honest.text
+        answer = post(live, reading(key, 31))
+        assert answer.status_code == 200, answer.text
         assert log_size(live) == 1
     finally:
         server.should_exit = True  # type: ignore[attr-defined]
