@@ -154,6 +154,16 @@ def reading_message(reading: Reading) -> bytes:
     return b"".join(parts)
 
 
+def device_prefix(device: str) -> bytes:
+    """The bytes every reading message of `device` starts with: the domain and the device
+    id. A device id that no message can hold (not valid Unicode, or too long) gives
+    bytes no message starts with: its length field is above MAX_DEVICE_BYTES."""
+    raw = device.encode(errors="surrogatepass")
+    if len(raw) > MAX_DEVICE_BYTES or raw.decode(errors="replace") != device:
+        return READING_DOMAIN + _U16.pack(0xFFFF)
+    return READING_DOMAIN + _U16.pack(len(raw)) + raw
+
+
 def reading_id(message: bytes) -> str:
     """A reading's id: the hex SHA-256 of its canonical message."""
     return hashlib.sha256(message).hexdigest()

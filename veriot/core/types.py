@@ -192,12 +192,28 @@ class BatchSeal:
         return len(self.leaves)
 
 
+def reading_columns(
+    readings: Sequence[Reading],
+) -> tuple[tuple[int, ...], tuple[float, ...], tuple[str, ...]]:
+    """The `seqs`, `times` and `names` columns of a Segment of `readings` (each reading
+    has at least one record)."""
+    return (
+        tuple([r.seq for r in readings]),
+        tuple([r.records[0].time for r in readings]),
+        tuple(sorted({rec.name for r in readings for rec in r.records})),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Segment:
     """Accepted readings of one device at consecutive log indices, committed together.
 
     Reading i sits at log index `first_index + i`; `messages[i]` is its canonical message,
-    `ids[i]` the hex SHA-256 of that message and `leaf_hashes[i]` the log leaf hash. How
+    `ids[i]` the hex SHA-256 of that message and `leaf_hashes[i]` the log leaf hash.
+    `seqs[i]` is its sequence number and `times[i]` the time of its first record; `names`
+    are the record names of all the readings, sorted, each once. (`readings` holds the
+    same readings decoded; the service receives them packed, see veriot.core.packed, and
+    nothing on its ingest path reads them: the columns are what the store needs.) How
     the readings were signed is exactly one of:
 
     - `signatures`: each reading's own signature (one per reading);
@@ -212,11 +228,14 @@ class Segment:
     device: str
     first_index: int
     received_at: float
-    readings: tuple[Reading, ...]
+    readings: Sequence[Reading]
     messages: tuple[bytes, ...]
     ids: tuple[str, ...]
     leaf_hashes: tuple[bytes, ...]
     gaps: tuple[bool, ...]
+    seqs: tuple[int, ...]
+    times: tuple[float, ...]
+    names: tuple[str, ...]
     signatures: tuple[bytes, ...] = ()
     batch_auths: tuple[BatchAuth, ...] = ()
     seal: BatchSeal | None = None

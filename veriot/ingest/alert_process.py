@@ -19,10 +19,12 @@ import logging
 import multiprocessing
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
+from typing import Any
 
 import msgspec
 
 from veriot.core.errors import VeriotError
+from veriot.core.packed import PackedReadings
 from veriot.core.types import Reading
 from veriot.ingest.alerts import LocalScorer, Run, Scored, score_readings
 
@@ -32,10 +34,21 @@ START_TIMEOUT_S = 60.0
 
 
 class _Request(msgspec.Struct, array_like=True, gc=False):
-    runs: list[tuple[int, Sequence[Reading]]]
+    """Runs of readings to score: (first log index, the run's readings in parts). The
+    service sends a part as it holds it: packed readings go as the msgpack array they
+    came in from a check process, without being decoded (see veriot.core.packed)."""
+
+    runs: list[tuple[int, list[tuple[Reading, ...]]]]
     types: dict[str, str]
     now: float
     emit: bool
+
+
+def _parts(readings: Sequence[Reading]) -> list[Any]:
+    """A run's readings as _Request parts: msgspec encodes a packed part as it is."""
+    if isinstance(readings, PackedReadings):
+        return readings.parts
+    return [readings]
 
 
 class _Answer(msgspec.Struct, array_like=True, gc=False):
@@ -61,7 +74,8 @@ def _serve(conn: Connection) -> None:
             request = decoder.decode(conn.recv_bytes())
         except EOFError:
             return
-        scored = score_readings(engine, request.runs, request.types, request.now, request.emit)
+        runs = [(first, [r for part in parts for r in part]) for first, parts in request.runs]
+        scored = score_readings(engine, runs, request.types, request.now, request.emit)
         shares = {device: engine.anomalous_share(device) for device in request.types}
         conn.send_bytes(_encoder.encode(_Answer(scored, shares)))
 
@@ -96,7 +110,8 @@ class ProcessScorer:
     ) -> Scored:
         if self._fallback is None:
             try:
-                self._conn.send_bytes(_encoder.encode(_Request(list(runs), dict(types), now, emit)))
+                parts = [(first, _parts(readings)) for first, readings in runs]
+                self._conn.send_bytes(_encoder.encode(_Request(parts, dict(types), now, emit)))
                 answer = self._decoder.decode(self._conn.recv_bytes())
             except (EOFError, OSError, msgspec.MsgspecError) as exc:
                 from veriot.ai.alerts import AlertEngine

@@ -247,6 +247,7 @@ class AlertPipeline:
                 if segments:
                     self._score(
                         [(segment.first_index, segment.readings) for segment in segments],
+                        [segment.device for segment in segments],
                         emit=True,
                     )
             except Exception:
@@ -272,16 +273,20 @@ class AlertPipeline:
             recent = self._store.recent_readings(device.did, self._warm_readings)
             history.extend(r for r in recent if r.index < self._start_size)
         history.sort(key=lambda r: r.index)
-        self._score([(r.index, (r.signed.reading,)) for r in history], emit=False)
+        self._score(
+            [(r.index, (r.signed.reading,)) for r in history],
+            [r.signed.reading.device for r in history],
+            emit=False,
+        )
         log.info("alert detectors warmed on %d readings", len(history))
 
-    def _score(self, runs: Sequence[Run], emit: bool) -> None:
-        """Feeds each run of readings to the detectors, in log order, and submits the
-        alerts and impossible-value events they raise when `emit`."""
+    def _score(self, runs: Sequence[Run], devices: Sequence[str], emit: bool) -> None:
+        """Feeds each run of readings (of device `devices[i]`) to the detectors, in log
+        order, and submits the alerts and impossible-value events they raise when `emit`.
+        The readings are not read here: they may be packed (veriot.core.packed)."""
         types: dict[str, str] = {}
-        for _, readings in runs:
-            device = readings[0].device if readings else None
-            if device is not None and device not in types:
+        for device in devices:
+            if device not in types:
                 found = self._lookup(device)
                 types[device] = found.type if found is not None else "generic"
         result = self._scorer.score(runs, types, self._clock.now(), emit)

@@ -34,6 +34,7 @@ from typing import Any
 import msgspec
 
 from veriot.core.errors import DecodeError, VeriotError
+from veriot.core.packed import PackedReadings, pack
 from veriot.core.types import BatchAuth, BatchSeal, Device, Reading, SecurityEvent
 from veriot.core.wire import decode_request
 from veriot.identity.signatures import SignatureCheck, verify_signatures
@@ -79,14 +80,17 @@ class _CheckedWire(msgspec.Struct, array_like=True, gc=False):
 
 
 class _RunWire(msgspec.Struct, array_like=True, gc=False):
-    """A CheckedRun as it crosses the pipe: its columns."""
+    """A CheckedRun as it crosses the pipe: its columns, the readings packed (the service
+    hands them on to the alert process without decoding them, see veriot.core.packed)."""
 
     device: str
-    readings: tuple[Reading, ...]
+    readings: msgspec.Raw
     ids: tuple[str, ...]
     leaf_hashes: tuple[bytes, ...]
     messages: tuple[bytes, ...]
     seqs: tuple[int, ...]
+    times: tuple[float, ...]
+    names: tuple[str, ...]
     signatures: tuple[bytes, ...]
     batch_auths: tuple[BatchAuth, ...]
     seal: BatchSeal | None
@@ -117,11 +121,13 @@ def encode_result(result: CheckResult) -> bytes:
     if run is not None:
         wire = _RunWire(
             run.device,
-            tuple(run.readings),
+            pack(run.readings),
             tuple(run.ids),
             tuple(run.leaf_hashes),
             tuple(run.messages),
             tuple(run.seqs),
+            tuple(run.times),
+            tuple(run.names),
             tuple(run.signatures),
             tuple(run.batch_auths),
             run.seal,
@@ -164,13 +170,21 @@ def decode_result(data: bytes) -> CheckResult:
     answer = _answer_decoder.decode(data)
     w = answer.run
     if w is not None:
+        try:
+            readings = PackedReadings((w.readings,))
+        except ValueError as exc:
+            raise msgspec.DecodeError(f"a run's readings: {exc}") from exc
+        if len(readings) != len(w.ids):
+            raise msgspec.DecodeError(f"a run of {len(w.ids)} ids has {len(readings)} readings")
         run = CheckedRun(
             w.device,
-            w.readings,
+            readings,
             w.ids,
             w.leaf_hashes,
             w.messages,
             w.seqs,
+            w.times,
+            w.names,
             w.signatures,
             w.batch_auths,
             w.seal,

@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from veriot.core.errors import VeriotError
+from veriot.core.packed import PackedReadings
 from veriot.core.types import (
     BatchAuth,
     BatchSeal,
@@ -426,7 +427,11 @@ class _Segments:
             self._flush()
             self._key = key
             run = self._open = _OpenSegment(device, index, item.seal)
-        run.readings.append(item.reading)
+        reading = item.reading
+        run.loose.append(reading)
+        run.seqs.append(reading.seq)
+        run.times.append(reading.records[0].time)
+        run.names.update([record.name for record in reading.records])
         run.messages.append(item.message)
         run.ids.append(item.id)
         run.leaf_hashes.append(item.leaf_hash)
@@ -453,7 +458,13 @@ class _Segments:
             self._flush()
             self._key = key
             seg = self._open = _OpenSegment(run.device, first, run.seal)
-        seg.readings.extend(run.readings)
+        if seg.loose:
+            seg.parts.append(seg.loose)
+            seg.loose = []
+        seg.parts.append(run.readings)
+        seg.seqs.extend(run.seqs)
+        seg.times.extend(run.times)
+        seg.names.update(run.names)
         seg.messages.extend(run.messages)
         seg.ids.extend(run.ids)
         seg.leaf_hashes.extend(run.leaf_hashes)
@@ -470,11 +481,14 @@ class _Segments:
                     device=run.device,
                     first_index=run.first_index,
                     received_at=self._now,
-                    readings=tuple(run.readings),
+                    readings=run.readings(),
                     messages=tuple(run.messages),
                     ids=tuple(run.ids),
                     leaf_hashes=tuple(run.leaf_hashes),
                     gaps=tuple(run.gaps),
+                    seqs=tuple(run.seqs),
+                    times=tuple(run.times),
+                    names=tuple(sorted(run.names)),
                     signatures=tuple(run.signatures),
                     batch_auths=tuple(run.batch_auths),
                     seal=run.seal,
@@ -493,6 +507,10 @@ _SIGNED, _BATCH_AUTH, _SEALED = 0, 1, 2
 
 
 class _OpenSegment:
+    """The columns of a segment being gathered. Its readings are kept as the runs
+    (`parts`, often packed: see veriot.core.packed) and single readings (`loose`) they
+    came as, so that none is decoded here."""
+
     __slots__ = (
         "batch_auths",
         "device",
@@ -500,18 +518,26 @@ class _OpenSegment:
         "gaps",
         "ids",
         "leaf_hashes",
+        "loose",
         "messages",
+        "names",
+        "parts",
         "positions",
-        "readings",
         "seal",
+        "seqs",
         "signatures",
+        "times",
     )
 
     def __init__(self, device: str, first_index: int, seal: BatchSeal | None) -> None:
         self.device = device
         self.first_index = first_index
         self.seal = seal
-        self.readings: list[Reading] = []
+        self.parts: list[Sequence[Reading]] = []
+        self.loose: list[Reading] = []
+        self.seqs: list[int] = []
+        self.times: list[float] = []
+        self.names: set[str] = set()
         self.messages: list[bytes] = []
         self.ids: list[str] = []
         self.leaf_hashes: list[bytes] = []
@@ -519,6 +545,16 @@ class _OpenSegment:
         self.signatures: list[bytes] = []
         self.batch_auths: list[BatchAuth] = []
         self.positions: list[int] = []
+
+    def readings(self) -> Sequence[Reading]:
+        """The readings gathered, in order, none of them decoded."""
+        parts = self.parts
+        if not parts:
+            return tuple(self.loose)
+        if self.loose:
+            parts.append(self.loose)
+            self.loose = []
+        return parts[0] if len(parts) == 1 else PackedReadings(parts)
 
 
 def _conflict(

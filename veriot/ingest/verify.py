@@ -24,6 +24,7 @@ from veriot.core.types import (
     SecurityEventKind,
     SequenceView,
     SignedReading,
+    reading_columns,
 )
 from veriot.core.wire import CompactBatch
 from veriot.identity.registry import check_may_write
@@ -55,11 +56,13 @@ class CheckedRun(SequenceView[Checked]):
         "ids",
         "leaf_hashes",
         "messages",
+        "names",
         "positions",
         "readings",
         "seal",
         "seqs",
         "signatures",
+        "times",
     )
 
     def __init__(
@@ -70,6 +73,8 @@ class CheckedRun(SequenceView[Checked]):
         leaf_hashes: Sequence[bytes],
         messages: Sequence[bytes],
         seqs: Sequence[int],
+        times: Sequence[float],
+        names: Sequence[str],
         signatures: Sequence[bytes] = (),
         batch_auths: Sequence[BatchAuth] = (),
         seal: BatchSeal | None = None,
@@ -81,6 +86,8 @@ class CheckedRun(SequenceView[Checked]):
         self.leaf_hashes = leaf_hashes
         self.messages = messages
         self.seqs = seqs
+        self.times = times
+        self.names = names
         self.signatures = signatures
         self.batch_auths = batch_auths
         self.seal = seal
@@ -104,6 +111,7 @@ class CheckedRun(SequenceView[Checked]):
         if any(b <= a for a, b in itertools.pairwise(seqs)):
             return None
         readings = [item.reading for item in checked]
+        _, times, names = reading_columns(readings)
         ids = [item.id for item in checked]
         leaves = [item.leaf_hash for item in checked]
         messages = [item.message for item in checked]
@@ -113,19 +121,48 @@ class CheckedRun(SequenceView[Checked]):
                 return None
             positions = [item.position for item in checked]
             return cls(
-                device, readings, ids, leaves, messages, seqs, seal=seal, positions=positions
+                device,
+                readings,
+                ids,
+                leaves,
+                messages,
+                seqs,
+                times,
+                names,
+                seal=seal,
+                positions=positions,
             )
         if head.batch is not None:
             auths = [item.batch for item in checked]
             if any(auth is None for auth in auths) or any(i.seal is not None for i in checked):
                 return None
-            return cls(device, readings, ids, leaves, messages, seqs, batch_auths=auths)  # type: ignore[arg-type]  # no None, tested above
+            return cls(
+                device,
+                readings,
+                ids,
+                leaves,
+                messages,
+                seqs,
+                times,
+                names,
+                batch_auths=auths,  # type: ignore[arg-type]  # no None, tested above
+            )
         signatures = [item.signature for item in checked]
         if any(sig is None for sig in signatures) or any(
             i.seal is not None or i.batch is not None for i in checked
         ):
             return None
-        return cls(device, readings, ids, leaves, messages, seqs, signatures=signatures)  # type: ignore[arg-type]  # no None, tested above
+        return cls(
+            device,
+            readings,
+            ids,
+            leaves,
+            messages,
+            seqs,
+            times,
+            names,
+            signatures=signatures,  # type: ignore[arg-type]  # no None, tested above
+        )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -355,7 +392,7 @@ class Verifier:
         latest = max(r.time for reading in readings for r in reading.records)
         if latest <= now + self._max_skew_s:  # the common case: no member is ahead
             leaves = [leaf_hash(prefix + m) for m in messages]
-            seqs = [r.seq for r in readings]
+            seqs, times, names = reading_columns(readings)
             if all(a < b for a, b in itertools.pairwise(seqs)):
                 return CheckedRun(
                     batch.device,
@@ -364,6 +401,8 @@ class Verifier:
                     leaves,
                     messages,
                     seqs,
+                    times,
+                    names,
                     seal=seal,
                     positions=range(size),
                 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from veriot.core.canonical import reading_message
+from veriot.core.canonical import device_prefix, reading_message
 from veriot.core.errors import InputError
 from veriot.core.types import (
     BatchAuth,
@@ -20,6 +20,7 @@ from veriot.core.types import (
     build_batch_auth,
     build_signed,
     build_stored,
+    reading_columns,
 )
 from veriot.ledger.batch import batch_tree
 from veriot.ledger.hashing import HASH_SIZE
@@ -40,6 +41,8 @@ def check_segment(segment: Segment) -> None:
         "ids": len(segment.ids),
         "leaf_hashes": len(segment.leaf_hashes),
         "gaps": len(segment.gaps),
+        "seqs": len(segment.seqs),
+        "times": len(segment.times),
     }
     for name, got in lengths.items():
         if got != n:
@@ -47,12 +50,17 @@ def check_segment(segment: Segment) -> None:
                 f"segment at index {segment.first_index} has {got} {name}; want {n} (one per"
                 " message)"
             )
+    if not segment.names:
+        raise InputError(f"segment at index {segment.first_index} has no record names")
+    # Every canonical message starts with its device (see veriot.core.canonical), so this
+    # checks the device of each reading without decoding one.
     device = segment.device
-    for reading in segment.readings:
-        if reading.device != device:
+    head = device_prefix(device)
+    for i, message in enumerate(segment.messages):
+        if not message.startswith(head):
             raise InputError(
                 f"segment of device {device} at index {segment.first_index} holds a reading"
-                f" of {reading.device}"
+                f" of another device (at index {segment.first_index + i})"
             )
     kinds = [
         name
@@ -176,15 +184,20 @@ def _segment(run: Sequence[StoredReading]) -> Segment:
     head = run[0]
     signed = [r.signed for r in run]
     batch = _kind(head) == 1
+    readings = tuple(s.reading for s in signed)
+    seqs, times, names = reading_columns(readings)
     return Segment(
         device=head.signed.reading.device,
         first_index=head.index,
         received_at=head.received_at,
-        readings=tuple(s.reading for s in signed),
+        readings=readings,
         messages=tuple(r.message or reading_message(r.signed.reading) for r in run),
         ids=tuple(r.id for r in run),
         leaf_hashes=tuple(r.leaf_hash for r in run),
         gaps=tuple(r.gap for r in run),
+        seqs=seqs,
+        times=times,
+        names=names,
         signatures=() if batch else tuple(s.signature or b"" for s in signed),
         batch_auths=tuple(s.batch for s in signed if s.batch is not None) if batch else (),
     )

@@ -61,6 +61,7 @@ from veriot.core.types import (
     SignedReading,
     StoredReading,
     build_batch_auth,
+    reading_columns,
 )
 
 AUTH_SIGNATURE = 1
@@ -209,13 +210,13 @@ def batch_seqs(segments: Sequence[Segment]) -> dict[str, set[int]]:
     when one (device, seq) appears twice."""
     out: dict[str, set[int]] = {}
     for segment in segments:
-        seqs = [r.seq for r in segment.readings]
+        seqs = segment.seqs
         known = out.setdefault(segment.device, set())
         before = len(known)
         known.update(seqs)
         if len(known) != before + len(seqs):
             # A repeat somewhere: let the pairwise check name it.
-            check_batch_seqs([(s.device, r.seq) for s in segments for r in s.readings])
+            check_batch_seqs([(s.device, seq) for s in segments for seq in s.seqs])
     return out
 
 
@@ -475,6 +476,7 @@ def decode_segment(
     if len(devices) != 1:
         raise StoreError(f"segment at index {first_index} holds readings of {len(devices)} devices")
     sha = hashlib.sha256
+    seqs, times, names = reading_columns(readings)
     return Segment(
         device=readings[0].device,
         first_index=first_index + start,
@@ -484,6 +486,9 @@ def decode_segment(
         ids=tuple(sha(m).hexdigest() for m in messages),
         leaf_hashes=decoded.leaf_hashes[start:stop],
         gaps=decoded.gaps[start:stop],
+        seqs=seqs,
+        times=times,
+        names=names,
         signatures=decoded.signatures[start:stop],
         batch_auths=decoded.batch_auths[start:stop],
         seal=decoded.seal,
@@ -495,10 +500,7 @@ def segment_values(segment: Segment, device_id: int) -> SegmentValues:
     """The segments row of a segment of the device with row id `device_id`.
     Preconditions: the segment passes `veriot.ledger.segment.check_segment` and its ids
     are the reading ids of its messages. Raises InputError as encode_segment_body does."""
-    readings = segment.readings
-    seqs = [r.seq for r in readings]
-    times = [r.records[0].time for r in readings]
-    names = sorted({rec.name for r in readings for rec in r.records})
+    seqs, times = segment.seqs, segment.times
     return (
         segment.first_index,
         len(segment.messages),
@@ -507,7 +509,7 @@ def segment_values(segment: Segment, device_id: int) -> SegmentValues:
         max(seqs),
         min(times),
         max(times),
-        " " + " ".join(names) + " ",
+        " " + " ".join(segment.names) + " ",
         segment.received_at,
         encode_segment_body(segment),
     )

@@ -26,6 +26,7 @@ from veriot.core.types import (
     Segment,
     SignedReading,
     StoredReading,
+    reading_columns,
 )
 from veriot.ledger.batch import batch_tree
 from veriot.ports import AppendBatch
@@ -164,11 +165,16 @@ def make_segment(
                 signed.append(SignedReading(reading, signature=own))
     messages = tuple(reading_message(s.reading) for s in signed)
     at = BASE_TIME + first_seq + 0.25 if received_at is None else received_at
+    signed_readings = tuple(s.reading for s in signed)
+    seqs, times, record_names = reading_columns(signed_readings)
     return Segment(
         device=device,
         first_index=first_index,
         received_at=at,
-        readings=tuple(s.reading for s in signed),
+        readings=signed_readings,
+        seqs=seqs,
+        times=times,
+        names=record_names,
         messages=messages,
         ids=tuple(reading_id(m) for m in messages),
         leaf_hashes=tuple(

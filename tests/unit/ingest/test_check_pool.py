@@ -10,9 +10,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from veriot.core.errors import DecodeError
+from veriot.core.packed import PackedReadings
 from veriot.core.types import Device, Reading, Record, SignedReading
 from veriot.core.wire import decode_request, encode_request
 from veriot.device import DeviceKey, sign_batch, sign_reading
@@ -107,6 +109,21 @@ def test_a_run_of_one_device_crosses_the_pipe_as_columns(fleet: Fleet, signed: s
     assert again.items == result.items  # item by item, as Checked values
     assert list(again.items.seqs) == [100, 101, 102, 103, 104]
     assert again.items[1:3] == list(result.items[1:3])
+    # The columns the store needs cross beside the readings, which stay packed.
+    assert list(again.items.times) == [now] * 5 and list(again.items.names) == ["temperature"]
+    assert isinstance(again.items.readings, PackedReadings)
+
+
+def test_an_answer_whose_readings_do_not_match_its_ids_is_refused(fleet: Fleet) -> None:
+    now = time.time()
+    members = [Reading(fleet.key.did, 1 + i, (Record("t", 1.0, now, "Cel"),)) for i in range(3)]
+    compact, _ = sign_batch(fleet.key, members)
+    result = check_here(fleet.store, encode_request([], [compact]), now)
+    run = CheckedRun.of(result.items)
+    assert run is not None
+    run.readings = run.readings[:2]
+    with pytest.raises(msgspec.DecodeError, match="3 ids has 2 readings"):
+        decode_result(encode_result(CheckResult(run, [])))
 
 
 def test_only_one_devices_increasing_readings_signed_one_way_make_a_run(fleet: Fleet) -> None:

@@ -113,9 +113,20 @@ def test_segment_of_refuses_a_reading_without_exactly_one_auth() -> None:
         ("sealed", {"seal": BatchSeal(bytes(32), b"", (bytes(32), b"short", bytes(32)))}),
         ("sealed", {"seal": BatchSeal(bytes(32), b"", ())}),
         ("signatures", {"device": OTHER}),
+        ("signatures", {"seqs": (1, 2)}),
+        ("signatures", {"times": ()}),
+        ("signatures", {"names": ()}),
     ],
 )
 def test_an_inconsistent_segment_is_refused(kind: str, change: dict[str, object]) -> None:
     segment = replace(make_segment(DID, 0, 0, 3, kind=kind), **change)  # type: ignore[arg-type]
     with pytest.raises(InputError):
         segment_readings(segment)
+
+
+def test_a_segment_holding_a_message_of_another_device_is_refused() -> None:
+    segment = make_segment(DID, 0, 0, 3)
+    stranger = make_segment(OTHER, 0, 0, 1).messages[0]
+    mixed = replace(segment, messages=(segment.messages[0], stranger, segment.messages[2]))
+    with pytest.raises(InputError, match="another device"):
+        check_segment(mixed)
