@@ -23,14 +23,16 @@ client runs on the same cores as the service and takes its share of them.
 Reading the CPU lines. With every core busy, the ratio to the ceiling is about V / (V + O):
 V is the CPU one verification takes when all cores verify (cores / ceiling), O the CPU of
 everything else per reading, in all processes. 0.85 needs O under 0.18 V, about 9 us where
-V is 50 us. One run on 2 cores (2026-12-02, ceiling 38,267/s, one core 21,933/s: both
-cores together do 1.74x one core's work): per-reading signatures 18,079/s (0.47x), 109 us
-of CPU per reading (service 27, check processes 75 of which ~52 verification, alert
-scoring 4, client 2), so O was ~57 us; per-batch signatures 47,139/s, 34 us per reading
-(service 20, check processes 9, alert scoring 4, client 1.5), where 150,000/s would need
-13 us in all. The service process's one GIL is also a bound: its sequencer thread (the
-SQLite append, WAL writes, fsync and the GIL hand-offs around them) takes over half of
-its CPU.
+V is 50 us. One run on 2 cores (2026-12-02, ceiling 35,267/s, one core 20,467/s: both
+cores together do 1.72x one core's work): per-reading signatures 22,104/s (0.63x), 87 us
+of CPU per reading (service 17.7, check processes 64.4 of which ~57 verification, alert
+scoring 3.3, client 1.6), so O was ~30 us; per-batch signatures 67,101/s, 25.4 us per
+reading (service 13.5, check processes 7.4, alert scoring 3.4, client 1.1), where
+150,000/s would need 13 us in all. The same machine gave from 45,000/s to 67,000/s per
+batch within the hour. The service process's one GIL is also a bound: its sequencer
+thread takes over half of its CPU, and in runs with parts switched off the store append
+alone (segment rows, reading-id rows, tree tiles, WAL writes and fsync: about 1.3 KB
+written per reading) was about 8 us per reading of it.
 """
 
 from __future__ import annotations
