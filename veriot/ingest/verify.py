@@ -110,58 +110,39 @@ class CheckedRun(SequenceView[Checked]):
         seqs = [item.reading.seq for item in checked]
         if any(b <= a for a, b in itertools.pairwise(seqs)):
             return None
-        readings = [item.reading for item in checked]
-        _, times, names = reading_columns(readings)
-        ids = [item.id for item in checked]
-        leaves = [item.leaf_hash for item in checked]
-        messages = [item.message for item in checked]
         seal = head.seal
+        signatures: list[bytes] = []
+        auths: list[BatchAuth] = []
+        positions: list[int] = []
         if seal is not None:
             if not all(item.seal is seal for item in checked):
                 return None
             positions = [item.position for item in checked]
-            return cls(
-                device,
-                readings,
-                ids,
-                leaves,
-                messages,
-                seqs,
-                times,
-                names,
-                seal=seal,
-                positions=positions,
-            )
-        if head.batch is not None:
-            auths = [item.batch for item in checked]
-            if any(auth is None for auth in auths) or any(i.seal is not None for i in checked):
-                return None
-            return cls(
-                device,
-                readings,
-                ids,
-                leaves,
-                messages,
-                seqs,
-                times,
-                names,
-                batch_auths=auths,  # type: ignore[arg-type]  # no None, tested above
-            )
-        signatures = [item.signature for item in checked]
-        if any(sig is None for sig in signatures) or any(
-            i.seal is not None or i.batch is not None for i in checked
-        ):
-            return None
+        elif head.batch is not None:
+            for item in checked:
+                if item.batch is None or item.seal is not None:
+                    return None
+                auths.append(item.batch)
+        else:
+            for item in checked:
+                if item.signature is None or item.seal is not None or item.batch is not None:
+                    return None
+                signatures.append(item.signature)
+        readings = [item.reading for item in checked]
+        _, times, names = reading_columns(readings)
         return cls(
             device,
             readings,
-            ids,
-            leaves,
-            messages,
+            [item.id for item in checked],
+            [item.leaf_hash for item in checked],
+            [item.message for item in checked],
             seqs,
             times,
             names,
-            signatures=signatures,  # type: ignore[arg-type]  # no None, tested above
+            signatures,
+            auths,
+            seal,
+            positions,
         )
 
     def __len__(self) -> int:
