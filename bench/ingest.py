@@ -147,19 +147,27 @@ def run_modes(url: str, keys: list[DeviceKey], requests: int, threads: int) -> t
     return measured_drive(url, per_reading[10:], threads), measured_drive(url, per_batch, threads)
 
 
-def service_cpu(url: str) -> dict[str, float]:
-    """CPU seconds the service's processes have used, summed by role, from its /metrics
-    (`veriot_process_cpu_seconds_total`)."""
+def scrape(url: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """The (labels, value) of each sample of metric family `name` in the service's
+    /metrics (a counter's `_total` samples only)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    out: dict[str, float] = {}
     text = httpx.get(url + "/metrics", timeout=30).text
-    for family in text_string_to_metric_families(text):
-        if family.name == "veriot_process_cpu_seconds":
-            for sample in family.samples:
-                if sample.name.endswith("_total"):
-                    role = sample.labels["role"]
-                    out[role] = out.get(role, 0.0) + sample.value
+    return [
+        (sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        if family.name == name
+        for sample in family.samples
+        if family.type != "counter" or sample.name.endswith("_total")
+    ]
+
+
+def service_cpu(url: str) -> dict[str, float]:
+    """CPU seconds the service's processes have used, summed by role
+    (`veriot_process_cpu_seconds_total`)."""
+    out: dict[str, float] = {}
+    for labels, seconds in scrape(url, "veriot_process_cpu_seconds"):
+        out[labels["role"]] = out.get(labels["role"], 0.0) + seconds
     return out
 
 
@@ -168,11 +176,7 @@ def wait_scored(url: str, timeout_s: float = 60.0) -> None:
     gauge reads 0), so that the CPU it spends on a drive is counted with that drive."""
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
-        text = httpx.get(url + "/metrics", timeout=30).text
-        backlog = [
-            line for line in text.splitlines() if line.startswith("veriot_alert_backlog_readings")
-        ]
-        if not backlog or float(backlog[0].split()[-1]) == 0:
+        if all(value == 0 for _, value in scrape(url, "veriot_alert_backlog_readings")):
             return
         time.sleep(0.05)
 

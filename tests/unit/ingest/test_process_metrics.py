@@ -9,6 +9,7 @@ import time
 
 import pytest
 from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from veriot.ingest.metrics import IngestMetrics, process_cpu_seconds
 
@@ -47,13 +48,15 @@ def stop(child: subprocess.Popen[str]) -> None:
 
 
 def samples(metrics: IngestMetrics) -> dict[tuple[str, str], float]:
-    out = {}
-    for line in generate_latest(metrics.registry).decode().splitlines():
-        if line.startswith("veriot_process_cpu_seconds_total{"):
-            labels, value = line.removeprefix("veriot_process_cpu_seconds_total").rsplit(" ", 1)
-            parsed = dict(part.split("=") for part in labels.strip("{}").split(","))
-            out[(parsed["role"].strip('"'), parsed["process"].strip('"'))] = float(value)
-    return out
+    """(role, process) -> CPU seconds, as the registry exposes them."""
+    text = generate_latest(metrics.registry).decode()
+    return {
+        (sample.labels["role"], sample.labels["process"]): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "veriot_process_cpu_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
 
 
 def test_each_helper_is_reported_with_the_cpu_it_used_numbered_within_its_role() -> None:
