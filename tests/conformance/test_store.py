@@ -715,6 +715,11 @@ def test_segments_that_do_not_continue_the_log_fail(store: Store) -> None:
         {"seal": None},
         {"positions": (0, 1, 9)},
         {"readings": ()},
+        # Columns the store indexes that disagree with the messages: a wrong seq would
+        # let a replay of the real one in later, a wrong time or name hide the reading.
+        {"seqs": (2, 3, 9)},
+        {"times": (0.0, 0.0, 0.0)},
+        {"names": ("hum", "temp")},
     ],
 )
 def test_an_inconsistent_segment_fails_the_batch(store: Store, change: dict[str, object]) -> None:

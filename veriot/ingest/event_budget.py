@@ -10,13 +10,18 @@ sequencer stores at most `limit` events of each kind for each device in each win
 in a later window is preceded by one summary event that says how many were not stored
 and when; the evidence of a flood is its first events, its size and its span.
 
+A budget is spent only on events that were stored: `admit` plans, and the sequencer
+`commit`s the plan once the store append that carries the events succeeded. An append that
+fails stores none of them, so a plan that is not committed leaves the budget as it was
+(and its drops uncounted).
+
 Pure code: event times are the receiver times the events carry; no clock of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from veriot.core.types import SecurityEvent, SecurityEventKind
 
@@ -38,9 +43,24 @@ class _Window:
     last_seq: int | None = None
 
 
+_Key = tuple[str, SecurityEventKind]
+
+
+@dataclass(slots=True)
+class Admission:
+    """What `EventBudget.admit` decided for some events: `events` are the ones to store
+    (summaries included); the rest is the budget's state once they are stored, applied by
+    `EventBudget.commit`."""
+
+    events: list[SecurityEvent]
+    windows: dict[_Key, _Window] = field(default_factory=dict)
+    dropped: list[SecurityEventKind] = field(default_factory=list)
+
+
 class EventBudget:
     """Admits security events to the store within a budget (see the module docstring).
-    `limit` 0 admits every event. Not thread-safe: the sequencer thread owns it."""
+    `limit` 0 admits every event. Not thread-safe: the sequencer thread owns it, and
+    commits (or drops) each admission before it admits the next events."""
 
     def __init__(
         self,
@@ -55,22 +75,27 @@ class EventBudget:
         self.on_drop = on_drop
         self._windows: dict[tuple[str, SecurityEventKind], _Window] = {}
 
-    def admit(self, events: Sequence[SecurityEvent]) -> list[SecurityEvent]:
-        """The events to store, in order: those within their budget, each preceded by
-        the summary of its device and kind's last window when events were dropped in it."""
+    def admit(self, events: Sequence[SecurityEvent]) -> Admission:
+        """Which events to store, in order: those within their budget, each preceded by
+        the summary of its device and kind's last window when events were dropped in it.
+        The budget is spent only by `commit`."""
         if not self.limit or not events:
-            return list(events)
+            return Admission(list(events))
         out: list[SecurityEvent] = []
         windows = self._windows
+        touched: dict[_Key, _Window] = {}  # copies, so that the budget is unchanged
+        dropped: list[SecurityEventKind] = []
         for event in events:
             key = (event.device, event.kind)
-            window = windows.get(key)
+            window = touched.get(key) or windows.get(key)
             if window is None or event.time >= window.start + self.window_s:
                 if window is not None and window.dropped:
                     out.append(self._summary(event.device, event.kind, window))
                 if len(windows) >= PRUNE_AT:
                     self._prune(event.time)
-                window = windows[key] = _Window(event.time)
+                window = touched[key] = _Window(event.time)
+            elif key not in touched:
+                window = touched[key] = replace(window)
             if window.stored < self.limit:
                 window.stored += 1
                 out.append(event)
@@ -80,9 +105,16 @@ class EventBudget:
             window.dropped += 1
             window.last_dropped = event.time
             window.last_seq = event.seq
-            if self.on_drop is not None:
-                self.on_drop(event.kind)
-        return out
+            dropped.append(event.kind)
+        return Admission(out, touched, dropped)
+
+    def commit(self, admission: Admission) -> None:
+        """Spends the budget as `admission` planned, once its events are stored, and
+        counts its drops (`on_drop`)."""
+        self._windows.update(admission.windows)
+        if self.on_drop is not None:
+            for kind in admission.dropped:
+                self.on_drop(kind)
 
     def _summary(self, device: str, kind: SecurityEventKind, window: _Window) -> SecurityEvent:
         return SecurityEvent(

@@ -295,11 +295,11 @@ class Sequencer:
                 index += 1
             verdicts.append(out)
         stored = segments.finish()
-        events = self._budget.admit(events)
+        admission = self._budget.admit(events)
         try:
             nodes = self._tree.append_leaf_hashes(leaf_hashes) if leaf_hashes else []
             self._store.append(
-                AppendBatch(segments=stored, nodes=nodes, events=events, alerts=alerts)
+                AppendBatch(segments=stored, nodes=nodes, events=admission.events, alerts=alerts)
             )
         except Exception as exc:  # the store failed: nothing of this group is kept
             log.exception("append failed; rejecting %d readings", sum(map(len, stored)))
@@ -318,6 +318,7 @@ class Sequencer:
             return
         self._committed_size = self._tree.size
         self._last_seq.update(last_seq)
+        self._budget.commit(admission)
         for sub, out in zip(group, verdicts, strict=True):
             sub.future.set_result(out)
         if self.on_appended is not None and (stored or alerts):

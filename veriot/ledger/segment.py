@@ -9,6 +9,7 @@ Pure code: no I/O.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 
 from veriot.core.canonical import device_prefix, reading_message
@@ -28,11 +29,19 @@ from veriot.ledger.hashing import HASH_SIZE
 __all__ = ["check_segment", "segment_of", "segment_readings"]
 
 
-def check_segment(segment: Segment) -> None:
+_SEQ_COUNT = struct.Struct(">QH")
+_TIME = struct.Struct(">d")
+_VALUE_TIME = 16
+"""Bytes of a record's value and time, after its name and unit (see veriot.core.canonical)."""
+
+
+def check_segment(segment: Segment, *, columns: bool = True) -> None:
     """Raises InputError unless `segment` is consistent: at least one reading, every
     per-reading column of the same length, readings of `segment.device` only, exactly one
     kind of authentication, and (for a sealed segment) 32-byte seal leaves with every
-    position inside the batch."""
+    position inside the batch. With `columns`, also that its `seqs`, `times` and `names`
+    are those of its messages (the store indexes them: a wrong seq would let a replay in
+    after a restart, a wrong time or name would hide readings from queries)."""
     n = len(segment.messages)
     if n == 0:
         raise InputError(f"segment at index {segment.first_index} holds no readings")
@@ -62,6 +71,8 @@ def check_segment(segment: Segment) -> None:
                 f"segment of device {device} at index {segment.first_index} holds a reading"
                 f" of another device (at index {segment.first_index + i})"
             )
+    if columns:
+        _check_columns(segment, len(head))
     kinds = [
         name
         for name, present in (
@@ -103,6 +114,76 @@ def check_segment(segment: Segment) -> None:
         )
 
 
+def _check_columns(segment: Segment, at: int) -> None:
+    """Raises InputError unless the seqs, times and names of `segment` are those its
+    messages hold, read in place: each message is a canonical reading message whose
+    device prefix is `at` bytes long (precondition), then u64 seq, u16 count and the
+    records, each str16 name, str16 unit, f64 value, f64 time.
+
+    This runs on every reading the log stores, so the messages are walked by byte
+    indexing, and the seqs and first-record times are compared as one packed run each."""
+    seen: set[bytes] = set()
+    seq_bytes: list[bytes] = []
+    time_bytes: list[bytes] = []
+    for i, message in enumerate(segment.messages):
+        end = len(message)
+        pos = at + _SEQ_COUNT.size
+        count = message[pos - 2] << 8 | message[pos - 1] if pos <= end else 0
+        first = 0  # where the first record ends: its time is the 8 bytes before
+        for _ in range(count):
+            if pos + 2 > end:
+                break
+            length = message[pos] << 8 | message[pos + 1]
+            seen.add(message[pos + 2 : pos + 2 + length])
+            pos += 2 + length
+            if pos + 2 > end:
+                break
+            pos += 2 + (message[pos] << 8 | message[pos + 1]) + _VALUE_TIME
+            if not first:
+                first = pos
+        if pos != end or not first:
+            raise InputError(
+                f"segment at index {segment.first_index} holds a message that is not a"
+                f" canonical reading message (at index {segment.first_index + i})"
+            )
+        seq_bytes.append(message[at : at + 8])
+        time_bytes.append(message[first - _TIME.size : first])
+    n = len(seq_bytes)
+    try:
+        same = b"".join(seq_bytes) == struct.pack(f">{n}Q", *segment.seqs) and b"".join(
+            time_bytes
+        ) == struct.pack(f">{n}d", *segment.times)
+    except struct.error:  # a seq outside u64: not the message's
+        same = False
+    if not same:
+        _column_mismatch(segment, seq_bytes, time_bytes)
+    names = {name.encode() for name in segment.names}
+    if seen != names or len(names) != len(segment.names):
+        missing = sorted(n.decode(errors="replace") for n in seen - names)
+        raise InputError(
+            f"segment at index {segment.first_index} names records {list(segment.names)};"
+            f" its messages name {sorted(n.decode(errors='replace') for n in seen)}"
+            + (f" (missing {missing})" if missing else "")
+        )
+
+
+def _column_mismatch(
+    segment: Segment, seq_bytes: Sequence[bytes], time_bytes: Sequence[bytes]
+) -> None:
+    """Raises InputError naming the first reading whose seq or time column differs from
+    the `seq_bytes` and `time_bytes` read from its message."""
+    for i, (seq_raw, time_raw) in enumerate(zip(seq_bytes, time_bytes, strict=True)):
+        seq = int.from_bytes(seq_raw, "big")
+        (time,) = _TIME.unpack(time_raw)
+        if seq != segment.seqs[i] or time != segment.times[i]:
+            raise InputError(
+                f"segment at index {segment.first_index} says the reading at index"
+                f" {segment.first_index + i} has seq {segment.seqs[i]} and time"
+                f" {segment.times[i]!r}; its message has seq {seq} and time {time!r}"
+            )
+    raise InputError(f"segment at index {segment.first_index} has seqs or times out of range")
+
+
 def segment_auths(segment: Segment) -> tuple[BatchAuth, ...] | None:
     """The batch authentication of each reading of a segment signed by batch (derived from
     the seal for a sealed one), or None for readings with their own signatures.
@@ -121,10 +202,11 @@ def segment_auths(segment: Segment) -> tuple[BatchAuth, ...] | None:
     )
 
 
-def segment_readings(segment: Segment) -> list[StoredReading]:
+def segment_readings(segment: Segment, *, columns: bool = True) -> list[StoredReading]:
     """The StoredReadings a segment stands for, in log index order (messages included).
-    Raises InputError for an inconsistent segment (see check_segment)."""
-    check_segment(segment)
+    Raises InputError for an inconsistent segment (see check_segment, which gets
+    `columns`: False where the columns were just derived from the messages)."""
+    check_segment(segment, columns=columns)
     auths = segment_auths(segment)
     first, received_at = segment.first_index, segment.received_at
     n = len(segment.messages)

@@ -140,7 +140,8 @@ def readings_from_row(
     first_idx, received_at, body = row[0], row[1], row[2]
     segment = codec.decode_segment(int(first_idx), received_at, bytes(body), start, end)
     try:
-        return segment_readings(segment)
+        # decode_segment derived the seqs, times and names from the messages themselves.
+        return segment_readings(segment, columns=False)
     except InputError as exc:
         raise StoreError(f"stored segment at index {first_idx} is corrupt: {exc}") from exc
 

@@ -13,8 +13,9 @@ import pytest
 
 from veriot.clock import SystemClock
 from veriot.core.errors import StoreError
-from veriot.core.types import Device, Record, SignedReading
+from veriot.core.types import Device, Record, SecurityEvent, SecurityEventKind, SignedReading
 from veriot.device import DeviceKey, sign_reading
+from veriot.ingest.event_budget import EventBudget
 from veriot.ingest.sequencer import Sequencer
 from veriot.ingest.verdict import Reason, Verdict
 from veriot.ingest.verify import Verifier
@@ -120,6 +121,32 @@ def test_a_failed_commit_keeps_nothing_and_the_log_has_no_hole(
     assert sequencer.size == store.log_size() == 4
     cp = sequencer.checkpoint_now().result(WAIT_S)
     assert cp is not None and cp.size == 4
+
+
+def test_a_failed_commit_does_not_spend_the_devices_security_event_budget(
+    store: GatedStore, key: DeviceKey
+) -> None:
+    dropped: list[SecurityEventKind] = []
+    budget = EventBudget(limit=1, window_s=60.0, on_drop=dropped.append)
+    sequencer = Sequencer(store, SEED, SystemClock(), 3600, event_budget=budget)
+    sequencer.start()
+    try:
+        forged = SecurityEvent(key.did, SecurityEventKind.BAD_SIGNATURE, T0, 9, "forged")
+        checked = Verifier(store.get_device, max_skew_s=1e12).check(signed(key, 1), [], T0)
+        store.fail_next = 1
+        failed = sequencer.submit(checked.items, [forged]).result(WAIT_S)
+        assert failed[0].reason is Reason.UNAVAILABLE
+        assert store.list_events(key.did) == [] and dropped == []
+
+        # The event of the failed commit was not stored, so the device's one event of
+        # the minute is still to be spent: the same submission now stores it.
+        assert sequencer.submit(checked.items, [forged]).result(WAIT_S)[0].accepted
+        assert store.list_events(key.did) == [forged]
+        later = [SecurityEvent(key.did, SecurityEventKind.BAD_SIGNATURE, T0 + 1, 10, "again")]
+        sequencer.submit([], later).result(WAIT_S)
+        assert store.list_events(key.did) == [forged] and dropped == [forged.kind]
+    finally:
+        sequencer.stop()
 
 
 def test_a_replay_of_a_reading_still_being_written_is_a_replay(

@@ -116,6 +116,13 @@ def test_segment_of_refuses_a_reading_without_exactly_one_auth() -> None:
         ("signatures", {"seqs": (1, 2)}),
         ("signatures", {"times": ()}),
         ("signatures", {"names": ()}),
+        # The columns the store indexes must be those of the messages.
+        ("signatures", {"seqs": (0, 1, 5)}),
+        ("sealed", {"seqs": (1, 2, 3)}),
+        ("signatures", {"times": (0.0, 0.0, 0.0)}),
+        ("signatures", {"names": ("hum", "temp")}),
+        ("signatures", {"names": ("hum", "pres", "temp", "wind")}),
+        ("signatures", {"names": ("hum", "hum", "pres", "temp")}),
     ],
 )
 def test_an_inconsistent_segment_is_refused(kind: str, change: dict[str, object]) -> None:
@@ -130,3 +137,22 @@ def test_a_segment_holding_a_message_of_another_device_is_refused() -> None:
     mixed = replace(segment, messages=(segment.messages[0], stranger, segment.messages[2]))
     with pytest.raises(InputError, match="another device"):
         check_segment(mixed)
+
+
+def test_a_segment_whose_columns_disagree_with_its_messages_says_where() -> None:
+    segment = make_segment(DID, 10, 0, 3)
+    with pytest.raises(InputError, match=r"index 1 has seq 99 .* its message has seq 11"):
+        check_segment(replace(segment, seqs=(10, 99, 12)))
+    with pytest.raises(InputError, match=r"missing \['pres'\]"):
+        check_segment(replace(segment, names=("hum", "temp")))
+    # Where the columns were just derived from the messages (a stored row being read),
+    # the check can be left out.
+    check_segment(replace(segment, seqs=(10, 99, 12)), columns=False)
+
+
+@pytest.mark.parametrize("cut", [1, 8, 20])
+def test_a_segment_holding_a_truncated_message_is_refused(cut: int) -> None:
+    segment = make_segment(DID, 0, 0, 3)
+    short = segment.messages[1][:-cut]
+    with pytest.raises(InputError, match="not a canonical reading message"):
+        check_segment(replace(segment, messages=(segment.messages[0], short, segment.messages[2])))
