@@ -14,6 +14,7 @@ from veriot.core.types import (
     ApiKey,
     Checkpoint,
     Device,
+    IndexMismatch,
     NodeId,
     Page,
     ReadingQuery,
@@ -107,6 +108,14 @@ class ReadingStore(Protocol):
 
     def iter_readings(self) -> Iterator[StoredReading]:
         """Every stored reading in log index order (used by audits)."""
+        ...
+
+    def index_mismatches(self, start: int, end: int) -> list[IndexMismatch]:
+        """Where what finds the stored leaves (by device and sequence number, time,
+        record name, id; alerts by their fields) disagrees with what they hold, for the
+        readings stored together from an index in [start, end) and the alerts in it, in
+        index order (used by audits: a lowered seq range would let a replay in after a
+        restart, a wrong time or name hide readings from queries)."""
         ...
 
     def recent_readings(

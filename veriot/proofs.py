@@ -6,7 +6,14 @@ from collections.abc import Sequence
 
 from veriot.bootstrap import Node
 from veriot.core.types import Checkpoint, InclusionProof
-from veriot.ledger.audit import AuditReport, audit_log, committed_size, stream_leaves
+from veriot.ledger.audit import (
+    DEFAULT_CHUNK,
+    AuditReport,
+    audit_log,
+    committed_size,
+    stream_leaves,
+    with_index_findings,
+)
 from veriot.ledger.bundle import ProofBundle
 from veriot.ledger.proof import consistency_proof, inclusion_proof
 from veriot.ports import Anchor, Store
@@ -46,18 +53,28 @@ def audit(store: Store, log_public_key: bytes, anchors: Sequence[Anchor] = ()) -
 
     The audited size is the largest of what the tree nodes commit to, the latest signed
     checkpoint and the latest anchor: reading rows added or deleted behind veriot's back
-    cannot change what is checked.
+    cannot change what is checked. The store's index entries of every stored leaf are
+    checked against the leaves as well (`Store.index_mismatches`).
     """
     checkpoints = store.list_checkpoints()
     committed = committed_size(store.get_nodes)
     size = max([committed, *(cp.size for cp in checkpoints), *(a.size for a in anchors)])
-    return audit_log(
+    report = audit_log(
         stream_leaves(store.leaf_data, size),
         size,
         store.get_nodes,
         checkpoints,
         log_public_key,
         anchors,
+    )
+    end = max(size, store.log_size())
+    return with_index_findings(
+        report,
+        [
+            mismatch
+            for start in range(0, end, DEFAULT_CHUNK)
+            for mismatch in store.index_mismatches(start, start + DEFAULT_CHUNK)
+        ],
     )
 
 

@@ -627,6 +627,15 @@ def test_segments_of_every_kind_come_back_exactly(store: Store) -> None:
     assert store.leaf_data(3, 9) == leaves[3:9]
 
 
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1000])
+def test_an_intact_store_has_no_index_mismatches_however_it_is_read(
+    store: Store, chunk: int
+) -> None:
+    mixed_log(store)
+    assert [m for s in range(0, 30, chunk) for m in store.index_mismatches(s, s + chunk)] == []
+    assert store.index_mismatches(25, 100) == store.index_mismatches(-5, 0) == []
+
+
 def test_segment_queries_filter_each_reading_exactly(store: Store) -> None:
     a, b = registered(store, 1, 2)
     segments = []

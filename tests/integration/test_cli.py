@@ -141,6 +141,45 @@ def test_verify_reports_tampering_behind_veriots_back(tmp_path: Path, service: L
     assert any(line.startswith("inserted") and "40" in line for line in lines), lines
 
 
+def test_verify_reports_index_entries_changed_behind_veriots_back(
+    tmp_path: Path, service: LiveService
+) -> None:
+    import sqlite3
+
+    from veriot.core.types import Record
+    from veriot.core.wire import encode_reading
+    from veriot.device import DeviceKey, sign_reading
+
+    key = DeviceKey.generate()
+    with service.client(operator=True) as c:
+        c.post("/v1/devices", json={"name": "m", "public_key": key.public_key.hex()})
+        body = {
+            "readings": [
+                encode_reading(sign_reading(key, i, (Record("power", 100.0 + i, 1.7e9 + i, "W"),)))
+                for i in range(1, 9)
+            ]
+        }
+        assert c.post("/v1/readings", json=body).json()["accepted"] == 8
+    service.node.sequencer.checkpoint_now().result()  # type: ignore[attr-defined]
+    data = service.data_dir
+    assert veriot("verify", "--data", data).returncode == 0
+
+    # The readings and the tree stay as they were: only what finds them changes. A lower
+    # seq range would let a replay of seqs 4-8 in once the service restarts; a missing
+    # id entry makes a reading unfindable by its id.
+    db = sqlite3.connect(data / "veriot.db")
+    with db:
+        db.execute("UPDATE segments SET max_seq = 3")
+        db.execute("DELETE FROM reading_ids WHERE idx = 2")
+    db.close()
+    tampered = veriot("verify", "--data", data)
+    assert tampered.returncode == 1, tampered.stdout
+    (line,) = tampered.stdout.splitlines()
+    assert line.startswith("index_mismatch: segment of " + key.did), line
+    assert "max_seq is 3, its readings say 8" in line
+    assert "1 of its readings cannot be found by id" in line
+
+
 def test_help_lists_every_command() -> None:
     r = veriot("--help")
     for command in (

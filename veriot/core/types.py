@@ -307,6 +307,17 @@ class SecurityEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexMismatch:
+    """Stored leaves whose index entries (what finds them by device and sequence number,
+    time, record name or id, or an alert by its fields) disagree with what the leaves
+    hold: `count` leaves from log index `index`, and how they disagree."""
+
+    index: int
+    count: int
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReadingQuery:
     """Filters for listing readings; `cursor` is opaque (from a previous Page)."""
 

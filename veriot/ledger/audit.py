@@ -10,6 +10,11 @@ One streaming pass in chunks of leaf indices:
    catches a reading edited together with its level-0 node;
 3. checkpoint signatures are checked under the log key (bad_checkpoint_signature).
 
+`with_index_findings` adds what the store's own index check found (index_mismatch): the
+entries that find leaves by device and seq, time, name or id are not the log's, but a
+lowered seq range would let a replay in after a restart and a wrong name or time hides
+readings from queries, so an audit of the store covers them too.
+
 Memory is one chunk of hashes plus the hashes of readings that did not match (a second
 pass over the committed leaves tells a reordered reading from an edited one).
 """
@@ -17,11 +22,11 @@ pass over the committed leaves tells a reordered reading from an edited one).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from veriot.core.errors import MissingNodeError, SignatureError
-from veriot.core.types import Checkpoint, NodeId
+from veriot.core.types import Checkpoint, IndexMismatch, NodeId
 from veriot.ledger.checkpoint import verify_checkpoint
 from veriot.ledger.compact import Fetch, LogTree, check_fetched
 from veriot.ledger.hashing import EMPTY_ROOT, leaf_hash
@@ -51,6 +56,9 @@ class FindingKind(StrEnum):
     """A node the log persisted is no longer stored."""
     BAD_CHECKPOINT_SIGNATURE = "bad_checkpoint_signature"
     """A stored checkpoint does not verify under the log key."""
+    INDEX_MISMATCH = "index_mismatch"
+    """What finds stored leaves (by device and seq, time, record name or id; alerts by
+    their fields) disagrees with what they hold (`LogStore.index_mismatches`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +347,15 @@ def audit_log(
         anchors_checked=n_anchors,
         findings=tuple(findings),
     )
+
+
+def with_index_findings(report: AuditReport, mismatches: Iterable[IndexMismatch]) -> AuditReport:
+    """`report` with an index_mismatch finding for each of `mismatches`."""
+    findings = [
+        *report.findings,
+        *(Finding(FindingKind.INDEX_MISMATCH, m.index, m.detail, m.count) for m in mismatches),
+    ]
+    return replace(report, findings=tuple(sorted(findings, key=lambda f: (f.index, f.kind.value))))
 
 
 def _classify_mismatches(auditor: _Auditor) -> None:

@@ -515,6 +515,29 @@ def segment_values(segment: Segment, device_id: int) -> SegmentValues:
     )
 
 
+SEGMENT_INDEX_COLUMNS = (
+    "count",
+    "device_id",
+    "min_seq",
+    "max_seq",
+    "min_time",
+    "max_time",
+    "names",
+)
+"""The columns of a segments row that index its readings (SegmentValues[1:8])."""
+
+
+def index_differences(stored: Sequence[Any], expected: SegmentValues) -> list[str]:
+    """How the SEGMENT_INDEX_COLUMNS of a stored segments row (`stored`, in that order)
+    differ from the values `segment_values` gives for the segment its body holds, one
+    phrase per column: `max_seq is 5, its readings say 9`."""
+    return [
+        f"{column} is {got!r}, its readings say {want!r}"
+        for column, got, want in zip(SEGMENT_INDEX_COLUMNS, stored, expected[1:8], strict=True)
+        if got != want
+    ]
+
+
 def id_values(segment: Segment) -> list[IdValues]:
     """The reading_ids rows of a segment: (epoch, id key, log index) per reading."""
     first = segment.first_index

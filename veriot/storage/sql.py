@@ -46,6 +46,7 @@ from veriot.core.types import (
     ApiKey,
     Checkpoint,
     Device,
+    IndexMismatch,
     NodeId,
     Page,
     ReadingQuery,
@@ -711,6 +712,91 @@ class SqlStore(ABC, Generic[ConnT]):
                 conn, "SELECT sum(count) FROM segments WHERE device_id = ?", (device_id,)
             ).fetchone()
         return 0 if row is None or row[0] is None else int(row[0])
+
+    def index_mismatches(self, start: int, end: int) -> list[IndexMismatch]:
+        # Segments that start in [start, end), the id rows of their readings (the last
+        # one may reach past `end`) and the alerts in [start, end).
+        columns = ", ".join(codec.SEGMENT_INDEX_COLUMNS)
+        with self._snapshot("index_mismatches") as conn:
+            rows = self._execute(
+                conn,
+                f"SELECT {SEGMENT_COLUMNS}, {columns} FROM segments"
+                " WHERE first_idx >= ? AND first_idx < ? ORDER BY first_idx",
+                (start, end),
+            ).fetchall()
+            before = self._execute(
+                conn,
+                "SELECT first_idx + count FROM segments WHERE first_idx < ?"
+                " ORDER BY first_idx DESC LIMIT 1",
+                (start,),
+            ).fetchone()
+            covered_from = max(start, int(before[0]) if before else start)
+            stop = max([end, *(int(row[0]) + int(row[3]) for row in rows)])
+            id_rows = self._execute(
+                conn,
+                "SELECT epoch, id_key, idx FROM reading_ids"
+                " WHERE epoch >= ? AND epoch <= ? AND idx >= ? AND idx < ?",
+                (start >> codec.ID_EPOCH_BITS, (stop - 1) >> codec.ID_EPOCH_BITS, start, stop),
+            ).fetchall()
+            alert_rows = self._execute(
+                conn,
+                "SELECT idx, leaf, device, name, time, score FROM alerts"
+                " WHERE idx >= ? AND idx < ? ORDER BY idx",
+                (start, end),
+            ).fetchall()
+            device_ids = {
+                str(did): int(row_id)
+                for row_id, did in self._execute(conn, "SELECT id, did FROM devices")
+            }
+        id_keys: dict[int, set[tuple[int, int, int]]] = {}
+        for epoch, key, index in id_rows:
+            id_keys.setdefault(int(index), set()).add((int(epoch), int(key), int(index)))
+        out: list[IndexMismatch] = []
+        for row in rows:
+            first, count = int(row[0]), int(row[3])
+            try:
+                segment = codec.decode_segment(first, row[1], bytes(row[2]))
+            except StoreError:
+                continue  # an unreadable reading is the leaf audit's to report
+            device_id = device_ids.get(segment.device, -1)
+            problems = codec.index_differences(row[3:], codec.segment_values(segment, device_id))
+            want = set(codec.id_values(segment))
+            have = {
+                entry
+                for index in range(first, first + len(segment.ids))
+                for entry in id_keys.pop(index, ())
+            }
+            if want - have:
+                problems.append(f"{len(want - have)} of its readings cannot be found by id")
+            if have - want:
+                problems.append(f"{len(have - want)} id entries point at its readings wrongly")
+            if problems:
+                out.append(
+                    IndexMismatch(
+                        first,
+                        count,
+                        f"segment of {segment.device} at {first}..{first + count - 1}: "
+                        + "; ".join(problems),
+                    )
+                )
+        for index in sorted(i for i in id_keys if i >= covered_from):
+            out.append(IndexMismatch(index, 1, f"an id entry points at index {index}, no reading"))
+        for index, leaf, *stored in alert_rows:
+            cols = alert_index.alert_columns(bytes(leaf))
+            want_cols = (
+                [None] * 4 if cols is None else [cols.device, cols.name, cols.time, cols.score]
+            )
+            if list(stored) != want_cols:
+                out.append(
+                    IndexMismatch(
+                        int(index),
+                        1,
+                        f"alert at {index}: its indexed fields are {list(stored)},"
+                        f" its leaf says {want_cols}",
+                    )
+                )
+        out.sort(key=lambda m: m.index)
+        return out
 
     def _convert_legacy_readings(self) -> None:
         """Moves every row of the legacy readings table into one-reading segments, a

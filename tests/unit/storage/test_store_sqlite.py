@@ -171,3 +171,25 @@ def test_readings_of_a_legacy_database_are_found_after_the_upgrade(
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
     assert "readings" not in tables
+
+
+def test_index_entries_changed_behind_the_stores_back_are_reported(tmp_path: Path) -> None:
+    from veriot.storage.testing import make_alert, make_mixed_batch, make_segment
+
+    store = SqliteStore(tmp_path / "v.db")
+    device = make_device(1)
+    store.add_device(device)
+    store.append(make_mixed_batch([make_segment(device.did, 0, 0, 4)], alerts=[make_alert(4)]))
+    assert store.index_mismatches(0, 10) == []
+    db = sqlite3.connect(tmp_path / "v.db")
+    with db:
+        db.execute("UPDATE segments SET names = ' temp ', min_time = 0")
+        db.execute("UPDATE alerts SET score = 0.5")
+        db.execute("INSERT INTO reading_ids VALUES (0, 42, 7)")  # an id entry for no reading
+    db.close()
+    found = {(m.index, m.count): m.detail for m in store.index_mismatches(0, 10)}
+    assert set(found) == {(0, 4), (4, 1), (7, 1)}
+    assert "min_time is 0.0" in found[(0, 4)] and "names is ' temp '" in found[(0, 4)]
+    assert "alert at 4" in found[(4, 1)] and "0.5" in found[(4, 1)]
+    assert "no reading" in found[(7, 1)]
+    store.close()

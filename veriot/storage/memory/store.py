@@ -18,6 +18,7 @@ from veriot.core.types import (
     ApiKey,
     Checkpoint,
     Device,
+    IndexMismatch,
     NodeId,
     Page,
     ReadingQuery,
@@ -265,6 +266,29 @@ class MemoryStore:
                     return Page(items, codec.encode_cursor(items[-1].index))
                 items.append(stored)
             return Page(items, None)
+
+    def index_mismatches(self, start: int, end: int) -> list[IndexMismatch]:
+        # This store's indexes are its maps by id, by (device, seq) and of alert fields.
+        out: list[IndexMismatch] = []
+        with self._lock:
+            self._check_open()
+            for index in range(max(start, 0), min(end, self._size)):
+                stored = self._readings.get(index)
+                if stored is not None:
+                    reading = stored.signed.reading
+                    key = (reading.device, reading.seq)
+                    if self._by_id.get(stored.id) != index or self._by_seq.get(key) != index:
+                        out.append(
+                            IndexMismatch(
+                                index, 1, f"reading at {index} is not found by its id or seq"
+                            )
+                        )
+                leaf = self._alerts.get(index)
+                if leaf is not None and self._alert_columns.get(index) != alert_index.alert_columns(
+                    leaf
+                ):
+                    out.append(IndexMismatch(index, 1, f"alert at {index}: fields differ"))
+        return out
 
     def iter_readings(self) -> Iterator[StoredReading]:
         with self._lock:
