@@ -96,13 +96,12 @@ def test_cli_bad_input_gives_message_and_nonzero_exit(tmp_path: Path) -> None:
     assert r.returncode != 0 and "cannot reach" in r.stderr
 
 
-def test_verify_reports_tampering_behind_veriots_back(tmp_path: Path, service: LiveService) -> None:
-    from dataclasses import replace
-
-    from veriot.core.types import Record, StoredReading
+def ingest_eight_readings(service: LiveService) -> str:
+    """Registers a device, stores its readings with seqs 1-8 (indices 0-7) under a signed
+    checkpoint, checks that `veriot verify` passes, and returns the device's did."""
+    from veriot.core.types import Record
     from veriot.core.wire import encode_reading
     from veriot.device import DeviceKey, sign_reading
-    from veriot.storage.testing import tamper_sqlite_readings
 
     key = DeviceKey.generate()
     with service.client(operator=True) as c:
@@ -114,11 +113,20 @@ def test_verify_reports_tampering_behind_veriots_back(tmp_path: Path, service: L
             ]
         }
         assert c.post("/v1/readings", json=body).json()["accepted"] == 8
-        c.get("/v1/log/checkpoint")
     service.node.sequencer.checkpoint_now().result()  # type: ignore[attr-defined]
-    data = service.data_dir
-    clean = veriot("verify", "--data", data)
+    clean = veriot("verify", "--data", service.data_dir)
     assert clean.returncode == 0, clean.stdout + clean.stderr
+    return key.did
+
+
+def test_verify_reports_tampering_behind_veriots_back(tmp_path: Path, service: LiveService) -> None:
+    from dataclasses import replace
+
+    from veriot.core.types import StoredReading
+    from veriot.storage.testing import tamper_sqlite_readings
+
+    ingest_eight_readings(service)
+    data = service.data_dir
 
     def tamper(readings: dict[int, StoredReading]) -> None:
         del readings[3]
@@ -146,24 +154,8 @@ def test_verify_reports_index_entries_changed_behind_veriots_back(
 ) -> None:
     import sqlite3
 
-    from veriot.core.types import Record
-    from veriot.core.wire import encode_reading
-    from veriot.device import DeviceKey, sign_reading
-
-    key = DeviceKey.generate()
-    with service.client(operator=True) as c:
-        c.post("/v1/devices", json={"name": "m", "public_key": key.public_key.hex()})
-        body = {
-            "readings": [
-                encode_reading(sign_reading(key, i, (Record("power", 100.0 + i, 1.7e9 + i, "W"),)))
-                for i in range(1, 9)
-            ]
-        }
-        assert c.post("/v1/readings", json=body).json()["accepted"] == 8
-    service.node.sequencer.checkpoint_now().result()  # type: ignore[attr-defined]
+    did = ingest_eight_readings(service)
     data = service.data_dir
-    assert veriot("verify", "--data", data).returncode == 0
-
     # The readings and the tree stay as they were: only what finds them changes. A lower
     # seq range would let a replay of seqs 4-8 in once the service restarts; a missing
     # id entry makes a reading unfindable by its id.
@@ -175,7 +167,7 @@ def test_verify_reports_index_entries_changed_behind_veriots_back(
     tampered = veriot("verify", "--data", data)
     assert tampered.returncode == 1, tampered.stdout
     (line,) = tampered.stdout.splitlines()
-    assert line.startswith("index_mismatch: segment of " + key.did), line
+    assert line.startswith("index_mismatch: segment of " + did), line
     assert "max_seq is 3, its readings say 8" in line
     assert "1 of its readings cannot be found by id" in line
 
