@@ -13,9 +13,10 @@ log leaves:
 from __future__ import annotations
 
 import json
+import logging
 import math
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from veriot.ai.base import DEFAULT_THRESHOLD, Detector
@@ -23,7 +24,9 @@ from veriot.ai.detectors import SeasonalEW
 from veriot.ai.registry import make_detector
 from veriot.ai.trust import is_plausible
 from veriot.core.errors import DecodeError, InputError
-from veriot.core.types import EntryKind, Record
+from veriot.core.types import EntryKind, Reading, Record, SecurityEvent, SecurityEventKind
+
+log = logging.getLogger(__name__)
 
 ALERT_DOMAIN = b"veriot.alert.v1\n"
 _F64X3 = struct.Struct(">ddd")
@@ -160,6 +163,73 @@ class AlertEngine:
             if alert is not None:
                 out.append(alert)
         return out
+
+
+Run = tuple[int, Sequence[Reading]]
+"""Readings of one device at consecutive log indices: (the first one's log index, the
+readings), as a Segment holds them."""
+
+
+def score_runs(
+    engine: AlertEngine,
+    runs: Iterable[Run],
+    types: Mapping[str, str],
+    now: float,
+    emit: bool,
+) -> tuple[list[bytes], list[SecurityEvent], int]:
+    """Feeds each plausible record of each reading of each run to `engine`, in order;
+    `types[device]` is each device's type. A record whose value its unit rules out is
+    not fed: it becomes an IMPOSSIBLE_VALUE event (time `now`). Returns the alert leaves
+    (when `emit`; else detectors only learn, as in a warm start), those events and the
+    number of records fed. (Compiled with the engine: this loop runs for every record
+    the log stores.)"""
+    leaves: list[bytes] = []
+    events: list[SecurityEvent] = []
+    scored = 0
+    for first, readings in runs:
+        if not readings:
+            continue
+        device = readings[0].device
+        kind = types.get(device, "generic")
+        # Each sensor's plausible records of the run, in log order, go to its detector in
+        # one call; sensors are independent, so only the order of the alerts needs
+        # restoring: by log index, then by the record's place in its reading.
+        series: dict[str, tuple[list[float], list[float], list[int], list[int]]] = {}
+        for index, reading in enumerate(readings, first):
+            for place, record in enumerate(reading.records):
+                if not is_plausible(record.unit, record.value):
+                    events.append(
+                        SecurityEvent(
+                            device,
+                            SecurityEventKind.IMPOSSIBLE_VALUE,
+                            now,
+                            reading.seq,
+                            f"{record.name} = {record.value!r} {record.unit} is outside what "
+                            f"the unit allows (log index {index})",
+                        )
+                    )
+                else:
+                    found = series.get(record.name)
+                    if found is None:
+                        found = series[record.name] = ([], [], [], [])
+                    found[0].append(record.time)
+                    found[1].append(record.value)
+                    found[2].append(index)
+                    found[3].append(place)
+        raised: list[tuple[int, int, Alert]] = []
+        for name, (times, values, indices, places) in series.items():
+            scored += len(values)
+            for k, alert in engine.feed_run(device, kind, name, times, values, indices):
+                raised.append((indices[k], places[k], alert))
+        if not emit:
+            continue
+        raised.sort(key=lambda found: (found[0], found[1]))
+        for _, _, alert in raised:
+            try:
+                leaves.append(alert_leaf(alert))
+            except InputError:
+                log.exception("alert of %s/%s cannot be a leaf", device, alert.name)
+    return leaves, events, scored
 
 
 def rescore(alert: Alert, records: Iterable[Record]) -> float:

@@ -23,10 +23,11 @@ from typing import Any
 
 import msgspec
 
+from veriot.ai.alerts import Run
 from veriot.core.errors import VeriotError
 from veriot.core.packed import PackedReadings
 from veriot.core.types import Reading
-from veriot.ingest.alerts import LocalScorer, Run, Scored, score_readings
+from veriot.ingest.alerts import LocalScorer, Scored, score_readings
 
 log = logging.getLogger(__name__)
 

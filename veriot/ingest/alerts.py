@@ -29,14 +29,11 @@ from typing import Protocol
 
 import msgspec
 
-from veriot.ai.alerts import Alert, AlertEngine, alert_leaf, parse_alert_leaf
-from veriot.ai.trust import is_plausible
+from veriot.ai.alerts import Alert, AlertEngine, Run, parse_alert_leaf, score_runs
 from veriot.core.errors import InputError, VeriotError
 from veriot.core.types import (
     Device,
-    Reading,
     SecurityEvent,
-    SecurityEventKind,
     Segment,
     StoredReading,
 )
@@ -305,11 +302,6 @@ class Scored(msgspec.Struct, array_like=True, gc=False):
     scored: int
 
 
-Run = tuple[int, Sequence[Reading]]
-"""Readings of one device at consecutive log indices: (the first one's log index, the
-readings), as a Segment holds them."""
-
-
 class Scorer(Protocol):
     """Where the detectors run: `score` feeds runs of readings in log order (see
     score_readings);
@@ -364,55 +356,6 @@ def score_readings(
     now: float,
     emit: bool,
 ) -> Scored:
-    """Feeds each plausible record of each reading of each run to `engine`, in order;
-    `types[device]` is each device's type. A record whose value its unit rules out is
-    not fed: it becomes an IMPOSSIBLE_VALUE event (time `now`). Alerts become leaves when
-    `emit` (else detectors only learn, as in a warm start)."""
-    leaves: list[bytes] = []
-    events: list[SecurityEvent] = []
-    scored = 0
-    for first, readings in runs:
-        if not readings:
-            continue
-        device = readings[0].device
-        kind = types.get(device, "generic")
-        # Each sensor's plausible records of the run, in log order, go to its detector in
-        # one call; sensors are independent, so only the order of the alerts needs
-        # restoring: by log index, then by the record's place in its reading.
-        series: dict[str, tuple[list[float], list[float], list[int], list[int]]] = {}
-        for index, reading in enumerate(readings, first):
-            for place, record in enumerate(reading.records):
-                if not is_plausible(record.unit, record.value):
-                    events.append(
-                        SecurityEvent(
-                            device,
-                            SecurityEventKind.IMPOSSIBLE_VALUE,
-                            now,
-                            reading.seq,
-                            f"{record.name} = {record.value!r} {record.unit} is outside what "
-                            f"the unit allows (log index {index})",
-                        )
-                    )
-                    continue
-                found = series.get(record.name)
-                if found is None:
-                    found = series[record.name] = ([], [], [], [])
-                times, values, indices, places = found
-                times.append(record.time)
-                values.append(record.value)
-                indices.append(index)
-                places.append(place)
-        raised: list[tuple[int, int, Alert]] = []
-        for name, (times, values, indices, places) in series.items():
-            scored += len(values)
-            for k, alert in engine.feed_run(device, kind, name, times, values, indices):
-                raised.append((indices[k], places[k], alert))
-        if not emit:
-            continue
-        raised.sort(key=lambda found: found[:2])
-        for _, _, alert in raised:
-            try:
-                leaves.append(alert_leaf(alert))
-            except InputError:
-                log.exception("alert of %s/%s cannot be a leaf", device, alert.name)
+    """`veriot.ai.alerts.score_runs`, as the Scored that crosses from a scoring process."""
+    leaves, events, scored = score_runs(engine, runs, types, now, emit)
     return Scored(leaves, events, scored)

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 import pytest
 
 from veriot.ai import AlertEngine, parse_alert_leaf
+from veriot.ai.alerts import Run
 from veriot.core.types import Reading, Record, SecurityEventKind
 from veriot.ingest.alert_process import ProcessScorer
-from veriot.ingest.alerts import LocalScorer, Run
+from veriot.ingest.alerts import LocalScorer
 from veriot.ingest.service import HELPER_NICENESS
 
 T0 = 1_700_000_000.0

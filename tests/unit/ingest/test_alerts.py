@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from veriot.ai import Alert, AlertEngine, SeasonalEW, parse_alert_leaf, rescore
+from veriot.ai.alerts import Run
 from veriot.ai.base import Detector
 from veriot.clock import SystemClock
 from veriot.core.types import Device, Record, SecurityEventKind, SignedReading
 from veriot.device import DeviceKey, sign_reading
-from veriot.ingest.alerts import MAX_BACKLOG, AlertPipeline, LocalScorer, Run, Scored, Scorer
+from veriot.ingest.alerts import MAX_BACKLOG, AlertPipeline, LocalScorer, Scored, Scorer
 from veriot.ingest.sequencer import Sequencer
 from veriot.ingest.verify import Verifier
 from veriot.ports import AlertQuery, Store
