@@ -243,6 +243,15 @@ class _Cursor:
             raise DecodeError(f"invalid UTF-8 at offset {self.pos - n}") from exc
 
 
+def message_device(message: bytes) -> str:
+    """The device id a reading message starts with (after the domain), read without the
+    rest of the message. Raises DecodeError when it does not start as one."""
+    c = _Cursor(message)
+    if c.take(len(READING_DOMAIN)) != READING_DOMAIN:
+        raise DecodeError("not a veriot reading message (bad domain prefix)")
+    return c.str16(MAX_DEVICE_BYTES, "device id")
+
+
 def parse_reading_message(message: bytes) -> Reading:
     """Inverse of reading_message. Raises DecodeError."""
     c = _Cursor(message)

@@ -26,7 +26,7 @@ from veriot.core.types import (
 from veriot.ledger.batch import batch_tree
 from veriot.ledger.hashing import HASH_SIZE
 
-__all__ = ["check_segment", "segment_of", "segment_readings"]
+__all__ = ["check_segment", "message_columns", "segment_of", "segment_readings"]
 
 
 _SEQ_COUNT = struct.Struct(">QH")
@@ -116,38 +116,9 @@ def check_segment(segment: Segment, *, columns: bool = True) -> None:
 
 def _check_columns(segment: Segment, at: int) -> None:
     """Raises InputError unless the seqs, times and names of `segment` are those its
-    messages hold, read in place: each message is a canonical reading message whose
-    device prefix is `at` bytes long (precondition), then u64 seq, u16 count and the
-    records, each str16 name, str16 unit, f64 value, f64 time.
-
-    This runs on every reading the log stores, so the messages are walked by byte
-    indexing, and the seqs and first-record times are compared as one packed run each."""
-    seen: set[bytes] = set()
-    seq_bytes: list[bytes] = []
-    time_bytes: list[bytes] = []
-    for i, message in enumerate(segment.messages):
-        end = len(message)
-        pos = at + _SEQ_COUNT.size
-        count = message[pos - 2] << 8 | message[pos - 1] if pos <= end else 0
-        first = 0  # where the first record ends: its time is the 8 bytes before
-        for _ in range(count):
-            if pos + 2 > end:
-                break
-            length = message[pos] << 8 | message[pos + 1]
-            seen.add(message[pos + 2 : pos + 2 + length])
-            pos += 2 + length
-            if pos + 2 > end:
-                break
-            pos += 2 + (message[pos] << 8 | message[pos + 1]) + _VALUE_TIME
-            if not first:
-                first = pos
-        if pos != end or not first:
-            raise InputError(
-                f"segment at index {segment.first_index} holds a message that is not a"
-                f" canonical reading message (at index {segment.first_index + i})"
-            )
-        seq_bytes.append(message[at : at + 8])
-        time_bytes.append(message[first - _TIME.size : first])
+    messages hold (see `_walk`; compared as packed runs, since this runs on every
+    reading the log stores)."""
+    seq_bytes, time_bytes, seen = _walk(segment.first_index, segment.messages, at)
     n = len(seq_bytes)
     try:
         same = b"".join(seq_bytes) == struct.pack(f">{n}Q", *segment.seqs) and b"".join(
@@ -165,6 +136,59 @@ def _check_columns(segment: Segment, at: int) -> None:
             f" its messages name {sorted(n.decode(errors='replace') for n in seen)}"
             + (f" (missing {missing})" if missing else "")
         )
+
+
+def message_columns(
+    first_index: int, messages: Sequence[bytes], at: int
+) -> tuple[tuple[int, ...], tuple[float, ...], tuple[str, ...]]:
+    """The `seqs`, `times` and `names` columns of a segment of `messages` at log indices
+    from `first_index`, read in place (no Reading is built): canonical reading messages
+    whose device prefix is `at` bytes long (precondition). Raises InputError naming the
+    first message that is not one."""
+    seq_bytes, time_bytes, seen = _walk(first_index, messages, at)
+    n = len(seq_bytes)
+    return (
+        struct.unpack(f">{n}Q", b"".join(seq_bytes)),
+        struct.unpack(f">{n}d", b"".join(time_bytes)),
+        tuple(sorted(name.decode(errors="replace") for name in seen)),
+    )
+
+
+def _walk(
+    first_index: int, messages: Sequence[bytes], at: int
+) -> tuple[list[bytes], list[bytes], set[bytes]]:
+    """(each message's 8 seq bytes, each one's first-record time bytes, the record names
+    of all) of canonical reading messages whose device prefix is `at` bytes long
+    (precondition): u64 seq, u16 count, then the records, each str16 name, str16 unit,
+    f64 value, f64 time. Walked by byte indexing. Raises InputError naming the first
+    message (at log index first_index + i) that does not parse as one exactly."""
+    seen: set[bytes] = set()
+    seq_bytes: list[bytes] = []
+    time_bytes: list[bytes] = []
+    for i, message in enumerate(messages):
+        end = len(message)
+        pos = at + _SEQ_COUNT.size
+        count = message[pos - 2] << 8 | message[pos - 1] if pos <= end else 0
+        first = 0  # where the first record ends: its time is the 8 bytes before
+        for _ in range(count):
+            if pos + 2 > end:
+                break
+            length = message[pos] << 8 | message[pos + 1]
+            seen.add(message[pos + 2 : pos + 2 + length])
+            pos += 2 + length
+            if pos + 2 > end:
+                break
+            pos += 2 + (message[pos] << 8 | message[pos + 1]) + _VALUE_TIME
+            if not first:
+                first = pos
+        if pos != end or not first:
+            raise InputError(
+                f"segment at index {first_index} holds a message that is not a"
+                f" canonical reading message (at index {first_index + i})"
+            )
+        seq_bytes.append(message[at : at + 8])
+        time_bytes.append(message[first - _TIME.size : first])
+    return seq_bytes, time_bytes, seen
 
 
 def _column_mismatch(

@@ -500,18 +500,35 @@ def segment_values(segment: Segment, device_id: int) -> SegmentValues:
     """The segments row of a segment of the device with row id `device_id`.
     Preconditions: the segment passes `veriot.ledger.segment.check_segment` and its ids
     are the reading ids of its messages. Raises InputError as encode_segment_body does."""
-    seqs, times = segment.seqs, segment.times
     return (
         segment.first_index,
-        len(segment.messages),
+        *index_values(len(segment.messages), device_id, segment.seqs, segment.times, segment.names),
+        segment.received_at,
+        encode_segment_body(segment),
+    )
+
+
+IndexValues = tuple[int, int, int, int, float, float, str]
+"""The SEGMENT_INDEX_COLUMNS of a segments row, in order."""
+
+
+def index_values(
+    count: int,
+    device_id: int,
+    seqs: Sequence[int],
+    times: Sequence[float],
+    names: Sequence[str],
+) -> IndexValues:
+    """The SEGMENT_INDEX_COLUMNS of a segment of `count` readings of the device with row
+    id `device_id`, from its seqs, first-record times and sorted record names."""
+    return (
+        count,
         device_id,
         min(seqs),
         max(seqs),
         min(times),
         max(times),
-        " " + " ".join(segment.names) + " ",
-        segment.received_at,
-        encode_segment_body(segment),
+        " " + " ".join(names) + " ",
     )
 
 
@@ -527,22 +544,26 @@ SEGMENT_INDEX_COLUMNS = (
 """The columns of a segments row that index its readings (SegmentValues[1:8])."""
 
 
-def index_differences(stored: Sequence[Any], expected: SegmentValues) -> list[str]:
+def index_differences(stored: Sequence[Any], expected: IndexValues) -> list[str]:
     """How the SEGMENT_INDEX_COLUMNS of a stored segments row (`stored`, in that order)
-    differ from the values `segment_values` gives for the segment its body holds, one
-    phrase per column: `max_seq is 5, its readings say 9`."""
+    differ from the `index_values` of the readings its body holds, one phrase per column:
+    `max_seq is 5, its readings say 9`."""
     return [
         f"{column} is {got!r}, its readings say {want!r}"
-        for column, got, want in zip(SEGMENT_INDEX_COLUMNS, stored, expected[1:8], strict=True)
+        for column, got, want in zip(SEGMENT_INDEX_COLUMNS, stored, expected, strict=True)
         if got != want
     ]
 
 
 def id_values(segment: Segment) -> list[IdValues]:
     """The reading_ids rows of a segment: (epoch, id key, log index) per reading."""
-    first = segment.first_index
+    return id_rows(segment.first_index, segment.ids)
+
+
+def id_rows(first: int, ids: Sequence[str]) -> list[IdValues]:
+    """The reading_ids rows of readings with `ids` at log indices first, first+1, ..."""
     half = 1 << 63
     return [
         ((first + i) >> ID_EPOCH_BITS, int(reading_id[:16], 16) - half, first + i)
-        for i, reading_id in enumerate(segment.ids)
+        for i, reading_id in enumerate(ids)
     ]

@@ -33,7 +33,13 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from mypy_extensions import mypyc_attr
 
-from veriot.core.canonical import HASH_BYTES, reading_leaf
+from veriot.core.canonical import (
+    HASH_BYTES,
+    device_prefix,
+    message_device,
+    reading_id,
+    reading_leaf,
+)
 from veriot.core.errors import (
     ConflictError,
     DeviceExistsError,
@@ -55,7 +61,7 @@ from veriot.core.types import (
     Segment,
     StoredReading,
 )
-from veriot.ledger.segment import check_segment, segment_of, segment_readings
+from veriot.ledger.segment import check_segment, message_columns, segment_of, segment_readings
 from veriot.ports import AlertQuery, AppendBatch
 from veriot.storage import alerts as alert_index
 from veriot.storage import codec, tiles
@@ -754,16 +760,25 @@ class SqlStore(ABC, Generic[ConnT]):
         out: list[IndexMismatch] = []
         for row in rows:
             first, count = int(row[0]), int(row[3])
+            # The columns are read from the messages in place (no reading is rebuilt);
+            # a body or message that does not parse is the leaf audit's to report.
             try:
-                segment = codec.decode_segment(first, row[1], bytes(row[2]))
-            except StoreError:
-                continue  # an unreadable reading is the leaf audit's to report
-            device_id = device_ids.get(segment.device, -1)
-            problems = codec.index_differences(row[3:], codec.segment_values(segment, device_id))
-            want = set(codec.id_values(segment))
+                messages = codec.decode_segment_body(bytes(row[2])).messages
+                device = message_device(messages[0])
+                head = device_prefix(device)
+                if not all(message.startswith(head) for message in messages):
+                    continue
+                seqs, times, names = message_columns(first, messages, len(head))
+            except (StoreError, InputError):
+                continue
+            expected = codec.index_values(
+                len(messages), device_ids.get(device, -1), seqs, times, names
+            )
+            problems = codec.index_differences(row[3:], expected)
+            want = set(codec.id_rows(first, [reading_id(m) for m in messages]))
             have = {
                 entry
-                for index in range(first, first + len(segment.ids))
+                for index in range(first, first + len(messages))
                 for entry in id_keys.pop(index, ())
             }
             if want - have:
@@ -775,7 +790,7 @@ class SqlStore(ABC, Generic[ConnT]):
                     IndexMismatch(
                         first,
                         count,
-                        f"segment of {segment.device} at {first}..{first + count - 1}: "
+                        f"segment of {device} at {first}..{first + count - 1}: "
                         + "; ".join(problems),
                     )
                 )

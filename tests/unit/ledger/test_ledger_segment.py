@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from veriot.core.canonical import reading_leaf
+from veriot.core.canonical import device_prefix, reading_leaf
 from veriot.core.errors import InputError
 from veriot.core.types import BatchSeal, StoredReading
 from veriot.ledger.batch import batch_root_from_path
 from veriot.ledger.hashing import leaf_hash
-from veriot.ledger.segment import check_segment, segment_of, segment_readings
+from veriot.ledger.segment import check_segment, message_columns, segment_of, segment_readings
 from veriot.storage.testing import SEGMENT_KINDS, make_reading, make_segment
 
 DID = "did:key:z6Mktest0001"
@@ -156,3 +156,16 @@ def test_a_segment_holding_a_truncated_message_is_refused(cut: int) -> None:
     short = segment.messages[1][:-cut]
     with pytest.raises(InputError, match="not a canonical reading message"):
         check_segment(replace(segment, messages=(segment.messages[0], short, segment.messages[2])))
+
+
+@pytest.mark.parametrize("kind", SEGMENT_KINDS)
+def test_message_columns_are_the_columns_of_the_readings(kind: str) -> None:
+    segment = make_segment(DID, 7, 30, 4, kind=kind, names=("temp", "wind", "hum"))
+    at = len(device_prefix(DID))
+    assert message_columns(30, segment.messages, at) == (
+        segment.seqs,
+        segment.times,
+        segment.names,
+    )
+    with pytest.raises(InputError, match="at index 32"):
+        message_columns(30, (*segment.messages[:2], segment.messages[2][:-1]), at)
