@@ -30,6 +30,7 @@ __all__ = ["check_segment", "message_columns", "segment_of", "segment_readings"]
 
 
 _SEQ_COUNT = struct.Struct(">QH")
+_U64 = struct.Struct(">Q")
 _TIME = struct.Struct(">d")
 _VALUE_TIME = 16
 """Bytes of a record's value and time, after its name and unit (see veriot.core.canonical)."""
@@ -121,14 +122,19 @@ def _check_columns(segment: Segment, at: int) -> None:
     seq_bytes, time_bytes, seen = _walk(segment.first_index, segment.messages, at)
     n = len(seq_bytes)
     try:
-        same = b"".join(seq_bytes) == struct.pack(f">{n}Q", *segment.seqs) and b"".join(
-            time_bytes
-        ) == struct.pack(f">{n}d", *segment.times)
+        if n == 1:  # a reading on its own, as from MQTT or an edge agent: no format to build
+            same = seq_bytes[0] == _U64.pack(segment.seqs[0]) and time_bytes[0] == _TIME.pack(
+                segment.times[0]
+            )
+        else:
+            same = b"".join(seq_bytes) == struct.pack(f">{n}Q", *segment.seqs) and b"".join(
+                time_bytes
+            ) == struct.pack(f">{n}d", *segment.times)
     except struct.error:  # a seq outside u64: not the message's
         same = False
     if not same:
         _column_mismatch(segment, seq_bytes, time_bytes)
-    names = {name.encode() for name in segment.names}
+    names = _encoded_names(segment.names)
     if seen != names or len(names) != len(segment.names):
         missing = sorted(n.decode(errors="replace") for n in seen - names)
         raise InputError(
@@ -136,6 +142,21 @@ def _check_columns(segment: Segment, at: int) -> None:
             f" its messages name {sorted(n.decode(errors='replace') for n in seen)}"
             + (f" (missing {missing})" if missing else "")
         )
+
+
+_NAME_SETS: dict[tuple[str, ...], frozenset[bytes]] = {}
+_NAME_SETS_LIMIT = 4096
+
+
+def _encoded_names(names: tuple[str, ...]) -> frozenset[bytes]:
+    """The UTF-8 forms of `names`, remembered: segments of a fleet repeat a few sets of
+    record names, and this is asked for every segment the log stores."""
+    found = _NAME_SETS.get(names)
+    if found is None:
+        if len(_NAME_SETS) >= _NAME_SETS_LIMIT:
+            _NAME_SETS.clear()
+        found = _NAME_SETS[names] = frozenset(name.encode() for name in names)
+    return found
 
 
 def message_columns(
