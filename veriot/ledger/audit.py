@@ -339,7 +339,7 @@ def audit_log(
         )
         nxt = next(stored, None)
     _classify_mismatches(auditor)
-    findings = sorted(auditor.findings, key=lambda f: (f.index, f.kind.value))
+    findings = sorted(auditor.findings, key=_finding_order)
     return AuditReport(
         size=size,
         leaves_checked=auditor.leaves_checked,
@@ -349,13 +349,18 @@ def audit_log(
     )
 
 
+def _finding_order(finding: Finding) -> tuple[int, str]:
+    """Findings are listed by index, then by kind."""
+    return finding.index, finding.kind.value
+
+
 def with_index_findings(report: AuditReport, mismatches: Iterable[IndexMismatch]) -> AuditReport:
     """`report` with an index_mismatch finding for each of `mismatches`."""
     findings = [
         *report.findings,
         *(Finding(FindingKind.INDEX_MISMATCH, m.index, m.detail, m.count) for m in mismatches),
     ]
-    return replace(report, findings=tuple(sorted(findings, key=lambda f: (f.index, f.kind.value))))
+    return replace(report, findings=tuple(sorted(findings, key=_finding_order)))
 
 
 def _classify_mismatches(auditor: _Auditor) -> None:

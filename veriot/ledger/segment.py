@@ -30,7 +30,6 @@ __all__ = ["check_segment", "message_columns", "segment_of", "segment_readings"]
 
 
 _SEQ_COUNT = struct.Struct(">QH")
-_U64 = struct.Struct(">Q")
 _TIME = struct.Struct(">d")
 _VALUE_TIME = 16
 """Bytes of a record's value and time, after its name and unit (see veriot.core.canonical)."""
@@ -120,16 +119,11 @@ def _check_columns(segment: Segment, at: int) -> None:
     messages hold (see `_walk`; compared as packed runs, since this runs on every
     reading the log stores)."""
     seq_bytes, time_bytes, seen = _walk(segment.first_index, segment.messages, at)
-    n = len(seq_bytes)
+    seqs_run, times_run = _runs(len(seq_bytes))
     try:
-        if n == 1:  # a reading on its own, as from MQTT or an edge agent: no format to build
-            same = seq_bytes[0] == _U64.pack(segment.seqs[0]) and time_bytes[0] == _TIME.pack(
-                segment.times[0]
-            )
-        else:
-            same = b"".join(seq_bytes) == struct.pack(f">{n}Q", *segment.seqs) and b"".join(
-                time_bytes
-            ) == struct.pack(f">{n}d", *segment.times)
+        same = b"".join(seq_bytes) == seqs_run.pack(*segment.seqs) and b"".join(
+            time_bytes
+        ) == times_run.pack(*segment.times)
     except struct.error:  # a seq outside u64: not the message's
         same = False
     if not same:
@@ -144,8 +138,20 @@ def _check_columns(segment: Segment, at: int) -> None:
         )
 
 
+_CACHE_LIMIT = 4096
+_RUNS: dict[int, tuple[struct.Struct, struct.Struct]] = {}
 _NAME_SETS: dict[tuple[str, ...], frozenset[bytes]] = {}
-_NAME_SETS_LIMIT = 4096
+
+
+def _runs(n: int) -> tuple[struct.Struct, struct.Struct]:
+    """The structs of `n` packed seqs (u64) and `n` packed times (f64), remembered: a
+    fleet's segments come in a few lengths, and this is asked for every segment stored."""
+    found = _RUNS.get(n)
+    if found is None:
+        if len(_RUNS) >= _CACHE_LIMIT:
+            _RUNS.clear()
+        found = _RUNS[n] = (struct.Struct(f">{n}Q"), struct.Struct(f">{n}d"))
+    return found
 
 
 def _encoded_names(names: tuple[str, ...]) -> frozenset[bytes]:
@@ -153,7 +159,7 @@ def _encoded_names(names: tuple[str, ...]) -> frozenset[bytes]:
     record names, and this is asked for every segment the log stores."""
     found = _NAME_SETS.get(names)
     if found is None:
-        if len(_NAME_SETS) >= _NAME_SETS_LIMIT:
+        if len(_NAME_SETS) >= _CACHE_LIMIT:
             _NAME_SETS.clear()
         found = _NAME_SETS[names] = frozenset(name.encode() for name in names)
     return found
@@ -167,10 +173,10 @@ def message_columns(
     whose device prefix is `at` bytes long (precondition). Raises InputError naming the
     first message that is not one."""
     seq_bytes, time_bytes, seen = _walk(first_index, messages, at)
-    n = len(seq_bytes)
+    seqs_run, times_run = _runs(len(seq_bytes))
     return (
-        struct.unpack(f">{n}Q", b"".join(seq_bytes)),
-        struct.unpack(f">{n}d", b"".join(time_bytes)),
+        seqs_run.unpack(b"".join(seq_bytes)),
+        times_run.unpack(b"".join(time_bytes)),
         tuple(sorted(name.decode(errors="replace") for name in seen)),
     )
 

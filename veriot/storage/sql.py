@@ -797,10 +797,7 @@ class SqlStore(ABC, Generic[ConnT]):
         for index in sorted(i for i in id_keys if i >= covered_from):
             out.append(IndexMismatch(index, 1, f"an id entry points at index {index}, no reading"))
         for index, leaf, *stored in alert_rows:
-            cols = alert_index.alert_columns(bytes(leaf))
-            want_cols = (
-                [None] * 4 if cols is None else [cols.device, cols.name, cols.time, cols.score]
-            )
+            want_cols = list(alert_index.alert_row(int(index), bytes(leaf))[2:])
             if list(stored) != want_cols:
                 out.append(
                     IndexMismatch(
