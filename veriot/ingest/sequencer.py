@@ -55,6 +55,19 @@ class _Submission:
     alerts: Sequence[bytes] = field(default=())
 
 
+@dataclass(slots=True)
+class _Plan:
+    """What one group's commit stores, and the answers it releases once durable."""
+
+    segments: list[Segment]
+    leaf_hashes: list[bytes]
+    alerts: list[tuple[int, bytes]]
+    events: list[SecurityEvent]
+    verdicts: list[list[Verdict]]
+    last_seq: dict[str, int]
+    """The devices' last accepted sequence numbers after the commit."""
+
+
 class _CheckpointRequest:
     def __init__(self) -> None:
         self.future: Future[Checkpoint | None] = Future()
@@ -93,6 +106,7 @@ class Sequencer:
         self._checkpoint_time = 0.0
         self._worker: threading.Thread | None = None
         self._committed_size = self._tree.size
+        self._stale = False  # True after a failed append until the log is re-read
 
     # -- public, thread-safe ---------------------------------------------------------
 
@@ -210,6 +224,8 @@ class Sequencer:
 
     def _checkpoint(self, force: bool) -> Checkpoint | None:
         self._checkpoint_time = time.monotonic()
+        if self._stale:  # the tree may hold a failed append's leaves: never sign them
+            self._resync()
         size = self._tree.size
         if size == 0 or (size == self._checkpoint_size and not force):
             return self._store.latest_checkpoint()
@@ -221,6 +237,81 @@ class Sequencer:
         return cp
 
     def _process(self, group: list[_Submission]) -> None:
+        """Plans and commits one group. When the store fails, in a lookup while planning
+        or in the append, nothing of the group is kept and its readings are answered
+        unavailable (the senders retry); the sequencer goes on with the next group."""
+        try:
+            if self._stale:
+                self._resync()
+            plan = self._plan(group)
+        except VeriotError as exc:  # the store is still away, or a replay's lookup failed
+            log.exception("a lookup failed; rejecting the readings of %d requests", len(group))
+            self._answer_unavailable(group, [sub.items for sub in group], exc)
+            return
+        admission = self._budget.admit(plan.events)
+        try:
+            leaf_hashes = plan.leaf_hashes
+            nodes = self._tree.append_leaf_hashes(leaf_hashes) if leaf_hashes else []
+            self._store.append(
+                AppendBatch(
+                    segments=plan.segments,
+                    nodes=nodes,
+                    events=admission.events,
+                    alerts=plan.alerts,
+                )
+            )
+        except Exception as exc:  # the store failed: nothing of this group is kept
+            log.exception("append failed; rejecting %d readings", sum(map(len, plan.segments)))
+            self._stale = True
+            self._answer_unavailable(group, plan.verdicts, exc)
+            try:
+                self._resync()
+            except VeriotError:
+                log.warning("the store is unavailable; the log is re-read before the next group")
+            return
+        self._committed_size = self._tree.size
+        self._last_seq.update(plan.last_seq)
+        self._budget.commit(admission)
+        for sub, out in zip(group, plan.verdicts, strict=True):
+            sub.future.set_result(out)
+        if self.on_appended is not None and (plan.segments or plan.alerts):
+            try:
+                self.on_appended(plan.segments, plan.alerts)
+            except Exception:
+                log.exception("on_appended hook failed")
+
+    def _resync(self) -> None:
+        """Re-reads the log's right edge and the devices' last sequence numbers after a
+        failed append (whose COMMIT may have landed all the same, when the connection
+        broke while it was in flight). Raises StoreError while the store is away."""
+        self._tree = LogTree.restore(self._store.log_size(), self._store.get_nodes)
+        self._last_seq = self._store.last_seqs()
+        self._committed_size = self._tree.size
+        self._stale = False
+
+    @staticmethod
+    def _answer_unavailable(
+        group: Sequence[_Submission],
+        answers: Sequence[Sequence[Checked | Verdict]],
+        exc: Exception,
+    ) -> None:
+        """Answers each submission of a group the store failed: what would have been
+        accepted is unavailable, every refusal stands."""
+        detail = f"the store could not record the reading: {exc}"
+        for sub, out in zip(group, answers, strict=True):
+            sub.future.set_result(
+                [
+                    item
+                    if isinstance(item, Verdict) and not item.accepted
+                    else Verdict(False, id=item.id, reason=Reason.UNAVAILABLE, detail=detail)
+                    for item in out
+                ]
+            )
+
+    def _plan(self, group: list[_Submission]) -> _Plan:
+        """Decides each reading of the group (accepted at its index, or refused) and
+        gathers what the commit stores; changes no state of the sequencer. Raises
+        StoreError when a replay's lookup in the store fails."""
         now = self._clock.now()
         index = self._tree.size
         seen: dict[tuple[str, int], tuple[str, int]] = {}
@@ -294,38 +385,7 @@ class Sequencer:
                 add_hash(leaf_hash(leaf))
                 index += 1
             verdicts.append(out)
-        stored = segments.finish()
-        admission = self._budget.admit(events)
-        try:
-            nodes = self._tree.append_leaf_hashes(leaf_hashes) if leaf_hashes else []
-            self._store.append(
-                AppendBatch(segments=stored, nodes=nodes, events=admission.events, alerts=alerts)
-            )
-        except Exception as exc:  # the store failed: nothing of this group is kept
-            log.exception("append failed; rejecting %d readings", sum(map(len, stored)))
-            self._tree = LogTree.restore(self._store.log_size(), self._store.get_nodes)
-            self._committed_size = self._tree.size
-            detail = f"the store could not record the reading: {exc}"
-            for sub, out in zip(group, verdicts, strict=True):
-                sub.future.set_result(
-                    [
-                        v
-                        if not v.accepted
-                        else Verdict(False, id=v.id, reason=Reason.UNAVAILABLE, detail=detail)
-                        for v in out
-                    ]
-                )
-            return
-        self._committed_size = self._tree.size
-        self._last_seq.update(last_seq)
-        self._budget.commit(admission)
-        for sub, out in zip(group, verdicts, strict=True):
-            sub.future.set_result(out)
-        if self.on_appended is not None and (stored or alerts):
-            try:
-                self.on_appended(stored, alerts)
-            except Exception:
-                log.exception("on_appended hook failed")
+        return _Plan(segments.finish(), leaf_hashes, alerts, events, verdicts, last_seq)
 
     def _known(self, device: str, seq: int, pending: dict[str, int]) -> tuple[str, int] | None:
         """The (id, index) already logged for (device, seq), looked up only when seq is

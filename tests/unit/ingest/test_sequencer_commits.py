@@ -13,7 +13,16 @@ import pytest
 
 from veriot.clock import SystemClock
 from veriot.core.errors import StoreError
-from veriot.core.types import Device, Record, SecurityEvent, SecurityEventKind, SignedReading
+from veriot.core.types import (
+    Checkpoint,
+    Device,
+    NodeId,
+    Record,
+    SecurityEvent,
+    SecurityEventKind,
+    SignedReading,
+    StoredReading,
+)
 from veriot.device import DeviceKey, sign_reading
 from veriot.ingest.event_budget import EventBudget
 from veriot.ingest.sequencer import Sequencer
@@ -28,7 +37,10 @@ WAIT_S = 10.0
 
 
 class GatedStore(MemoryStore):
-    """A memory store whose appends can be held at a gate, or made to fail."""
+    """A memory store whose appends can be held at a gate, or made to fail; `away` makes
+    every read and write the sequencer does fail, as a database that is down would;
+    `land_then_fail` stores the next append, then raises (a COMMIT that landed while the
+    connection broke)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -36,14 +48,44 @@ class GatedStore(MemoryStore):
         self.gate.set()
         self.entered = threading.Semaphore(0)
         self.fail_next = 0
+        self.away = False
+        self.land_then_fail = False
+
+    def _reach(self) -> None:
+        if self.away:
+            raise StoreError("connection refused")
 
     def append(self, batch: AppendBatch) -> None:
         self.entered.release()
         assert self.gate.wait(WAIT_S), "the test never opened the gate"
+        self._reach()
         if self.fail_next:
             self.fail_next -= 1
             raise StoreError("disk full")
         super().append(batch)
+        if self.land_then_fail:
+            self.land_then_fail = False
+            raise StoreError("the connection broke during COMMIT")
+
+    def log_size(self) -> int:
+        self._reach()
+        return super().log_size()
+
+    def get_nodes(self, ids: Sequence[NodeId]) -> list[bytes]:
+        self._reach()
+        return super().get_nodes(ids)
+
+    def last_seqs(self) -> dict[str, int]:
+        self._reach()
+        return super().last_seqs()
+
+    def find_seq(self, device: str, seq: int) -> StoredReading | None:
+        self._reach()
+        return super().find_seq(device, seq)
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        self._reach()
+        return super().latest_checkpoint()
 
 
 @pytest.fixture
@@ -186,3 +228,52 @@ def test_a_checkpoint_signs_only_what_is_durable(
     assert {v.reason for v in held.result(WAIT_S)} == {Reason.UNAVAILABLE}
     after = cut.result(WAIT_S)
     assert after is not None and (after.size, after.root) == (1, before.root)
+
+
+def test_while_the_store_is_away_every_submission_is_answered_and_nothing_is_kept(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> None:
+    assert submit(sequencer, store, signed(key, 1)).result(WAIT_S)[0].accepted
+    store.away = True
+    # The append fails, and so does re-reading the log: the sequencer must not stop.
+    assert {v.reason for v in submit(sequencer, store, signed(key, 2, 3)).result(WAIT_S)} == {
+        Reason.UNAVAILABLE
+    }
+    assert {v.reason for v in submit(sequencer, store, signed(key, 4)).result(WAIT_S)} == {
+        Reason.UNAVAILABLE
+    }
+    assert sequencer.checkpoint_now().result(WAIT_S) is None  # nothing to sign from
+    assert sequencer.size == 1
+
+    store.away = False
+    back = submit(sequencer, store, signed(key, 2, 3, 4)).result(WAIT_S)
+    assert [(v.accepted, v.index, v.gap) for v in back] == [(True, i, False) for i in (1, 2, 3)]
+    cp = sequencer.checkpoint_now().result(WAIT_S)
+    assert cp is not None and cp.size == store.log_size() == 4
+
+
+def test_a_replay_whose_lookup_fails_is_answered_unavailable_then_as_a_replay(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> None:
+    (first,) = submit(sequencer, store, signed(key, 1)).result(WAIT_S)
+    store.away = True
+    (lost,) = submit(sequencer, store, signed(key, 1)).result(WAIT_S)  # looked up: fails
+    assert lost.reason is Reason.UNAVAILABLE and lost.id == first.id
+    store.away = False
+    (replay,) = submit(sequencer, store, signed(key, 1)).result(WAIT_S)
+    assert (replay.reason, replay.index) == (Reason.REPLAY, first.index)
+    assert store.log_size() == 1
+
+
+def test_a_commit_that_landed_though_it_failed_answers_its_retry_as_a_replay(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> None:
+    store.land_then_fail = True
+    failed = submit(sequencer, store, signed(key, 1, 2)).result(WAIT_S)
+    assert {v.reason for v in failed} == {Reason.UNAVAILABLE}
+    # The sender retries: the readings are in the log already, at the indices they got.
+    retry = submit(sequencer, store, signed(key, 1, 2)).result(WAIT_S)
+    assert [(v.reason, v.index) for v in retry] == [(Reason.REPLAY, 0), (Reason.REPLAY, 1)]
+    assert sequencer.size == store.log_size() == 2
+    nxt = submit(sequencer, store, signed(key, 3)).result(WAIT_S)
+    assert [(v.accepted, v.index, v.gap) for v in nxt] == [(True, 2, False)]
