@@ -154,14 +154,26 @@ def reading_message(reading: Reading) -> bytes:
     return b"".join(parts)
 
 
+_PREFIXES: dict[str, bytes] = {}
+_MAX_PREFIXES = 65_536
+"""How many devices' prefixes device_prefix remembers (it forgets them all past that)."""
+
+
 def device_prefix(device: str) -> bytes:
     """The bytes every reading message of `device` starts with: the domain and the device
     id. A device id that no message can hold (not valid Unicode, or too long) gives
-    bytes no message starts with: its length field is above MAX_DEVICE_BYTES."""
-    raw = device.encode(errors="surrogatepass")
-    if len(raw) > MAX_DEVICE_BYTES or raw.decode(errors="replace") != device:
-        return READING_DOMAIN + _U16.pack(0xFFFF)
-    return READING_DOMAIN + _U16.pack(len(raw)) + raw
+    bytes no message starts with: its length field is above MAX_DEVICE_BYTES. Remembered
+    per device: the store and the sequencer ask for it once per segment."""
+    prefix = _PREFIXES.get(device)
+    if prefix is None:
+        raw = device.encode(errors="surrogatepass")
+        if len(raw) > MAX_DEVICE_BYTES or raw.decode(errors="replace") != device:
+            return READING_DOMAIN + _U16.pack(0xFFFF)
+        prefix = READING_DOMAIN + _U16.pack(len(raw)) + raw
+        if len(_PREFIXES) >= _MAX_PREFIXES:
+            _PREFIXES.clear()
+        _PREFIXES[device] = prefix
+    return prefix
 
 
 def reading_id(message: bytes) -> str:

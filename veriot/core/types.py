@@ -223,20 +223,22 @@ class Segment:
 
     A segment holds every field a stored reading is rebuilt from; the columnar layout lets
     the sequencer and the stores handle a batch of readings without an object per reading.
+    On the ingest path `messages`, `ids`, `leaf_hashes` and `signatures` are blobs with a
+    Sequence view (see veriot.core.columns).
     """
 
     device: str
     first_index: int
     received_at: float
     readings: Sequence[Reading]
-    messages: tuple[bytes, ...]
-    ids: tuple[str, ...]
-    leaf_hashes: tuple[bytes, ...]
+    messages: Sequence[bytes]
+    ids: Sequence[str]
+    leaf_hashes: Sequence[bytes]
     gaps: tuple[bool, ...]
     seqs: tuple[int, ...]
     times: tuple[float, ...]
     names: tuple[str, ...]
-    signatures: tuple[bytes, ...] = ()
+    signatures: Sequence[bytes] = ()
     batch_auths: tuple[BatchAuth, ...] = ()
     seal: BatchSeal | None = None
     positions: tuple[int, ...] = ()

@@ -33,6 +33,8 @@ from typing import Any
 
 import msgspec
 
+from veriot.core.canonical import HASH_BYTES, SIGNATURE_BYTES, device_prefix
+from veriot.core.columns import FixedRuns, HexIds, MessageRuns
 from veriot.core.errors import DecodeError, VeriotError
 from veriot.core.packed import PackedReadings, pack
 from veriot.core.types import BatchAuth, BatchSeal, Device, Reading, SecurityEvent
@@ -80,18 +82,22 @@ class _CheckedWire(msgspec.Struct, array_like=True, gc=False):
 
 
 class _RunWire(msgspec.Struct, array_like=True, gc=False):
-    """A CheckedRun as it crosses the pipe: its columns, the readings packed (the service
-    hands them on to the alert process without decoding them, see veriot.core.packed)."""
+    """A CheckedRun as it crosses the pipe: its columns, the per-reading bytes as blobs
+    (veriot.core.columns: 32-byte id digests, 32-byte leaf hashes, the messages' tails
+    after their device prefix with their lengths, 64-byte signatures), the readings
+    packed (the service hands them on to the alert process without decoding them, see
+    veriot.core.packed)."""
 
     device: str
     readings: msgspec.Raw
-    ids: tuple[str, ...]
-    leaf_hashes: tuple[bytes, ...]
-    messages: tuple[bytes, ...]
+    ids: bytes
+    leaf_hashes: bytes
+    tail_lengths: bytes
+    tails: bytes
     seqs: tuple[int, ...]
     times: tuple[float, ...]
     names: tuple[str, ...]
-    signatures: tuple[bytes, ...]
+    signatures: bytes
     batch_auths: tuple[BatchAuth, ...]
     seal: BatchSeal | None
     positions: tuple[int, ...]
@@ -118,21 +124,8 @@ _device_decoder = msgspec.msgpack.Decoder(Device)
 def encode_result(result: CheckResult) -> bytes:
     """The msgpack form of a CheckResult (see decode_result)."""
     run = CheckedRun.of(result.items)
-    if run is not None:
-        wire = _RunWire(
-            run.device,
-            pack(run.readings),
-            tuple(run.ids),
-            tuple(run.leaf_hashes),
-            tuple(run.messages),
-            tuple(run.seqs),
-            tuple(run.times),
-            tuple(run.names),
-            tuple(run.signatures),
-            tuple(run.batch_auths),
-            run.seal,
-            tuple(run.positions),
-        )
+    wire = _run_wire(run) if run is not None else None
+    if wire is not None:
         return _encoder.encode(_Answer([], [], result.events, [], wire))
     seals: dict[int, int] = {}
     seal_list: list[BatchSeal] = []
@@ -165,6 +158,32 @@ def encode_result(result: CheckResult) -> bytes:
     return _encoder.encode(_Answer(items, verdicts, result.events, seal_list))
 
 
+def _run_wire(run: CheckedRun) -> _RunWire | None:
+    """The run as blobs; None when its bytes do not fit them (an id that is not a reading
+    id, a leaf hash that is not 32 bytes, a message without its device's prefix, a
+    signature that is not 64 bytes: never so for a run that passed the checks, and then
+    it crosses item by item)."""
+    try:
+        messages = MessageRuns.of(device_prefix(run.device), run.messages)
+        return _RunWire(
+            run.device,
+            pack(run.readings),
+            HexIds.of(run.ids).digests.blob,
+            FixedRuns.of(run.leaf_hashes, HASH_BYTES).blob,
+            messages.lengths,
+            messages.tails,
+            tuple(run.seqs),
+            tuple(run.times),
+            tuple(run.names),
+            FixedRuns.of(run.signatures, SIGNATURE_BYTES).blob if run.signatures else b"",
+            tuple(run.batch_auths),
+            run.seal,
+            tuple(run.positions),
+        )
+    except ValueError:
+        return None
+
+
 def decode_result(data: bytes) -> CheckResult:
     """Inverse of encode_result. Raises msgspec.DecodeError for anything else."""
     answer = _answer_decoder.decode(data)
@@ -172,20 +191,34 @@ def decode_result(data: bytes) -> CheckResult:
     if w is not None:
         try:
             readings = PackedReadings((w.readings,))
+            ids = HexIds(FixedRuns(w.ids, HASH_BYTES))
+            leaf_hashes = FixedRuns(w.leaf_hashes, HASH_BYTES)
+            messages = MessageRuns(device_prefix(w.device), w.tail_lengths, w.tails)
+            signatures = FixedRuns(w.signatures, SIGNATURE_BYTES) if w.signatures else ()
         except ValueError as exc:
-            raise msgspec.DecodeError(f"a run's readings: {exc}") from exc
-        if len(readings) != len(w.ids):
-            raise msgspec.DecodeError(f"a run of {len(w.ids)} ids has {len(readings)} readings")
+            raise msgspec.DecodeError(f"a run's columns: {exc}") from exc
+        n = len(ids)
+        counts = {
+            "readings": len(readings),
+            "leaf hashes": len(leaf_hashes),
+            "messages": len(messages),
+            "seqs": len(w.seqs),
+            "times": len(w.times),
+            "signatures": len(signatures) or n,
+        }
+        for name, count in counts.items():
+            if count != n:
+                raise msgspec.DecodeError(f"a run of {n} ids has {count} {name}")
         run = CheckedRun(
             w.device,
             readings,
-            w.ids,
-            w.leaf_hashes,
-            w.messages,
+            ids,
+            leaf_hashes,
+            messages,
             w.seqs,
             w.times,
             w.names,
-            w.signatures,
+            signatures,
             w.batch_auths,
             w.seal,
             w.positions,

@@ -17,7 +17,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+from veriot.core.canonical import HASH_BYTES, SIGNATURE_BYTES
+from veriot.core.columns import FixedRuns, HexIds, MessageRuns
 from veriot.core.errors import VeriotError
 from veriot.core.packed import PackedReadings
 from veriot.core.types import (
@@ -38,6 +41,8 @@ from veriot.ledger.hashing import leaf_hash
 from veriot.ports import AppendBatch, Clock, Store
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MAX_GROUP_READINGS = 20_000
 """Upper bound on readings per commit, so one commit stays short."""
@@ -484,30 +489,32 @@ class _Segments:
         else:
             key = (device, _SIGNED, None)
         run = self._open
-        if run is None or key != self._key or run.first_index + len(run.ids) != index:
+        if run is None or key != self._key or run.first_index + run.count != index:
             self._flush()
             self._key = key
             run = self._open = _OpenSegment(device, index, item.seal)
         reading = item.reading
+        run.count += 1
         run.loose.append(reading)
         run.seqs.append(reading.seq)
         run.times.append(reading.records[0].time)
         run.names.update([record.name for record in reading.records])
-        run.messages.append(item.message)
-        run.ids.append(item.id)
-        run.leaf_hashes.append(item.leaf_hash)
+        _add(run.messages, item.message)
+        _add(run.ids, item.id)
+        _add(run.leaf_hashes, item.leaf_hash)
         run.gaps.append(gap)
         if item.seal is not None:
             run.positions.append(item.position)
         elif item.batch is not None:
             run.batch_auths.append(item.batch)
         else:
-            run.signatures.append(item.signature or b"")
+            _add(run.signatures, item.signature or b"")
 
     def add_run(self, run: CheckedRun, first: int, gaps: Sequence[bool]) -> None:
         """`add` of each reading of `run` at first, first+1, ..., in one step: the run
         joins the open segment when it continues it (same device, signed the same way,
-        the next index), else opens one."""
+        the next index), else opens one. Its columns are kept as they came (blobs, see
+        veriot.core.columns), not item by item."""
         if run.seal is not None:
             key: tuple[str, int, object] = (run.device, _SEALED, run.seal)
         elif run.batch_auths:
@@ -515,24 +522,26 @@ class _Segments:
         else:
             key = (run.device, _SIGNED, None)
         seg = self._open
-        if seg is None or key != self._key or seg.first_index + len(seg.ids) != first:
+        if seg is None or key != self._key or seg.first_index + seg.count != first:
             self._flush()
             self._key = key
             seg = self._open = _OpenSegment(run.device, first, run.seal)
         if seg.loose:
             seg.parts.append(seg.loose)
             seg.loose = []
+        seg.count += len(run)
         seg.parts.append(run.readings)
         seg.seqs.extend(run.seqs)
         seg.times.extend(run.times)
         seg.names.update(run.names)
-        seg.messages.extend(run.messages)
-        seg.ids.extend(run.ids)
-        seg.leaf_hashes.extend(run.leaf_hashes)
+        seg.messages.append(run.messages)
+        seg.ids.append(run.ids)
+        seg.leaf_hashes.append(run.leaf_hashes)
         seg.gaps.extend(gaps)
         seg.positions.extend(run.positions)
         seg.batch_auths.extend(run.batch_auths)
-        seg.signatures.extend(run.signatures)
+        if run.signatures:
+            seg.signatures.append(run.signatures)
 
     def _flush(self) -> None:
         run = self._open
@@ -543,14 +552,14 @@ class _Segments:
                     first_index=run.first_index,
                     received_at=self._now,
                     readings=run.readings(),
-                    messages=tuple(run.messages),
-                    ids=tuple(run.ids),
-                    leaf_hashes=tuple(run.leaf_hashes),
+                    messages=_messages(run.messages),
+                    ids=_ids(run.ids),
+                    leaf_hashes=_fixed(run.leaf_hashes, HASH_BYTES),
                     gaps=tuple(run.gaps),
                     seqs=tuple(run.seqs),
                     times=tuple(run.times),
                     names=tuple(sorted(run.names)),
-                    signatures=tuple(run.signatures),
+                    signatures=_fixed(run.signatures, SIGNATURE_BYTES),
                     batch_auths=tuple(run.batch_auths),
                     seal=run.seal,
                     positions=tuple(run.positions),
@@ -570,10 +579,12 @@ _SIGNED, _BATCH_AUTH, _SEALED = 0, 1, 2
 class _OpenSegment:
     """The columns of a segment being gathered. Its readings are kept as the runs
     (`parts`, often packed: see veriot.core.packed) and single readings (`loose`) they
-    came as, so that none is decoded here."""
+    came as, so that none is decoded here; its byte columns (messages, ids, leaf hashes,
+    signatures) as the runs' blobs, single items in lists between them (see _add)."""
 
     __slots__ = (
         "batch_auths",
+        "count",
         "device",
         "first_index",
         "gaps",
@@ -594,16 +605,17 @@ class _OpenSegment:
         self.device = device
         self.first_index = first_index
         self.seal = seal
+        self.count = 0
         self.parts: list[Sequence[Reading]] = []
         self.loose: list[Reading] = []
         self.seqs: list[int] = []
         self.times: list[float] = []
         self.names: set[str] = set()
-        self.messages: list[bytes] = []
-        self.ids: list[str] = []
-        self.leaf_hashes: list[bytes] = []
+        self.messages: list[Sequence[bytes]] = []
+        self.ids: list[Sequence[str]] = []
+        self.leaf_hashes: list[Sequence[bytes]] = []
         self.gaps: list[bool] = []
-        self.signatures: list[bytes] = []
+        self.signatures: list[Sequence[bytes]] = []
         self.batch_auths: list[BatchAuth] = []
         self.positions: list[int] = []
 
@@ -616,6 +628,45 @@ class _OpenSegment:
             parts.append(self.loose)
             self.loose = []
         return parts[0] if len(parts) == 1 else PackedReadings(parts)
+
+
+def _add(parts: list[Sequence[T]], item: T) -> None:
+    """Appends one item to a column kept as parts: to its last part when that is a list
+    of single items, else as a new one."""
+    last = parts[-1] if parts else None
+    if isinstance(last, list):
+        last.append(item)
+    else:
+        parts.append([item])
+
+
+def _flat(parts: Sequence[Sequence[T]]) -> tuple[T, ...]:
+    return tuple(item for part in parts for item in part)
+
+
+def _messages(parts: list[Sequence[bytes]]) -> Sequence[bytes]:
+    """One column of messages: the runs' MessageRuns joined when every part is one of
+    the same head, else the messages one by one (the store checks them)."""
+    runs = [part for part in parts if type(part) is MessageRuns]
+    if len(runs) == len(parts) and runs and all(r.head == runs[0].head for r in runs):
+        return MessageRuns.join(runs)
+    return _flat(parts)
+
+
+def _ids(parts: list[Sequence[str]]) -> Sequence[str]:
+    """One column of reading ids: the runs' HexIds joined, else the ids one by one."""
+    runs = [part for part in parts if type(part) is HexIds]
+    if len(runs) == len(parts) and runs:
+        return HexIds.join(runs)
+    return _flat(parts)
+
+
+def _fixed(parts: list[Sequence[bytes]], width: int) -> Sequence[bytes]:
+    """One column of `width`-byte items: the runs' FixedRuns joined, else one by one."""
+    runs = [part for part in parts if type(part) is FixedRuns and part.width == width]
+    if len(runs) == len(parts) and runs:
+        return FixedRuns.join(runs, width)
+    return _flat(parts)
 
 
 def _conflict(

@@ -11,9 +11,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from hashlib import sha256
 from typing import overload
 
 from veriot.core import canonical
+from veriot.core.canonical import HASH_BYTES, device_prefix
+from veriot.core.columns import DIGEST_BYTES, FixedRuns, HexIds, MessageRuns
 from veriot.core.errors import InputError, RevokedDeviceError, UnknownDeviceError
 from veriot.core.types import (
     BatchAuth,
@@ -353,7 +356,7 @@ class Verifier:
             messages = [canonical.reading_message(r) for r in readings]
         except InputError as exc:
             return [rejected(Reason.MALFORMED, str(exc)) for _ in readings]
-        ids = [canonical.reading_id(m) for m in messages]
+        ids = HexIds(FixedRuns(b"".join([sha256(m).digest() for m in messages]), DIGEST_BYTES))
         first_seq = readings[0].seq
         device = self._device(batch.device, now, first_seq, events, None)
         if isinstance(device, Verdict):
@@ -379,8 +382,8 @@ class Verifier:
                     batch.device,
                     readings,
                     ids,
-                    leaves,
-                    messages,
+                    FixedRuns(b"".join(leaves), HASH_BYTES),
+                    MessageRuns.of(device_prefix(batch.device), messages),
                     seqs,
                     times,
                     names,

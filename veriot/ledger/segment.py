@@ -13,6 +13,7 @@ import struct
 from collections.abc import Sequence
 
 from veriot.core.canonical import device_prefix, reading_message
+from veriot.core.columns import MessageRuns
 from veriot.core.errors import InputError
 from veriot.core.types import (
     BatchAuth,
@@ -65,12 +66,14 @@ def check_segment(segment: Segment, *, columns: bool = True) -> None:
     # checks the device of each reading without decoding one.
     device = segment.device
     head = device_prefix(device)
-    for i, message in enumerate(segment.messages):
-        if not message.startswith(head):
-            raise InputError(
-                f"segment of device {device} at index {segment.first_index} holds a reading"
-                f" of another device (at index {segment.first_index + i})"
-            )
+    messages = segment.messages
+    if not (type(messages) is MessageRuns and messages.head == head):
+        for i, message in enumerate(messages):
+            if not message.startswith(head):
+                raise InputError(
+                    f"segment of device {device} at index {segment.first_index} holds a"
+                    f" reading of another device (at index {segment.first_index + i})"
+                )
     if columns:
         _check_columns(segment, len(head))
     kinds = [
@@ -187,13 +190,26 @@ def _walk(
     """(each message's 8 seq bytes, each one's first-record time bytes, the record names
     of all) of canonical reading messages whose device prefix is `at` bytes long
     (precondition): u64 seq, u16 count, then the records, each str16 name, str16 unit,
-    f64 value, f64 time. Walked by byte indexing. Raises InputError naming the first
-    message (at log index first_index + i) that does not parse as one exactly."""
+    f64 value, f64 time. Walked by byte indexing (a MessageRuns in its tails, without
+    building a message). Raises InputError naming the first message (at log index
+    first_index + i) that does not parse as one exactly."""
+    if type(messages) is MessageRuns:
+        tails = messages.tails
+        spans = [(tails, *messages.tail_bounds(i)) for i in range(len(messages))]
+    else:
+        spans = [(message, at, len(message)) for message in messages]
+    return _walk_spans(first_index, spans)
+
+
+def _walk_spans(
+    first_index: int, spans: Sequence[tuple[bytes, int, int]]
+) -> tuple[list[bytes], list[bytes], set[bytes]]:
+    """_walk of messages whose parts after the device prefix are buf[at:end] for each
+    (buf, at, end) of `spans`."""
     seen: set[bytes] = set()
     seq_bytes: list[bytes] = []
     time_bytes: list[bytes] = []
-    for i, message in enumerate(messages):
-        end = len(message)
+    for i, (message, at, end) in enumerate(spans):
         pos = at + _SEQ_COUNT.size
         count = message[pos - 2] << 8 | message[pos - 1] if pos <= end else 0
         first = 0  # where the first record ends: its time is the 8 bytes before

@@ -7,9 +7,10 @@ reading so that a reading is found by its id. The row holds the columns queries 
 " a b c ") and a `body` blob with everything else:
 
     body       = u8(SEGMENT_FORMAT) u8(kind) u32(n)
-                 u32[n](message lengths) messages            (canonical reading messages)
-                 hash[32][n]                                 (log leaf hashes)
-                 u8[n]                                       (gap flags, 0 or 1)
+                 u16(h) head[h]                 (what every message starts with: its
+                                                 domain and device, device_prefix)
+                 u8[n]                          (gap flags, 0 or 1)
+                 u32[n](tail lengths) tails     (each canonical message after the head)
                  auth
     auth(kind 1, own signatures)  = u16[n](signature lengths) signatures
     auth(kind 2, batch auths)     = n * ( root[32] u32(size) u32(index) u16(h) h * hash[32]
@@ -17,9 +18,19 @@ reading so that a reading is found by its id. The row holds the columns queries 
     auth(kind 3, sealed batch)    = root[32] u32(size) size * hash[32]
                                     u16(signature length) signature u32[n](positions)
 
-Integers are big-endian. Ids are not stored: a reading's id is the SHA-256 of its message,
-recomputed when it is read, so an id always names the bytes it came back with.
-`decode_segment` refuses a body that does not parse exactly (StoreError).
+Integers are big-endian. Neither ids nor leaf hashes are stored: a reading's id is the
+SHA-256 of its message and its leaf hash that of its log leaf (its auth and its message,
+see `canonical.reading_leaf`), both recomputed when it is read, so they always name the
+bytes they came back with (the tree's own leaf hashes, in node_tiles, are what the log
+committed to; `veriot verify` compares the two). A message's device prefix is stored once
+per segment. `decode_segment` refuses a body that does not parse exactly (StoreError).
+
+Bodies of format 1 (written before format 2) also hold the log leaf hashes and every
+message whole:
+
+    body v1    = u8(1) u8(kind) u32(n)
+                 u32[n](message lengths) messages  hash[32][n](log leaf hashes)
+                 u8[n](gap flags)  auth
 
 The legacy layout (migrations 1 and 2, converted to segments on open) kept a reading as
 its canonical message (`canonical.reading_message`) plus an `auth` blob, so that it is
@@ -43,26 +54,32 @@ import hashlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from veriot.core.canonical import (
     HASH_BYTES,
     NAME_PATTERN,
+    batch_leaf_prefix,
+    device_prefix,
     parse_reading_message,
     reading_leaf,
     reading_message,
+    signature_leaf_prefix,
 )
+from veriot.core.columns import FixedRuns, HexIds, MessageRuns
 from veriot.core.errors import InputError, StoreError
 from veriot.core.types import (
     BatchAuth,
     BatchSeal,
     ReadingQuery,
     Segment,
+    SequenceView,
     SignedReading,
     StoredReading,
     build_batch_auth,
     reading_columns,
 )
+from veriot.ledger.hashing import leaf_hash
 
 AUTH_SIGNATURE = 1
 AUTH_BATCH = 2
@@ -289,8 +306,9 @@ def decode_cursor(cursor: str) -> int:
 
 # -- segments -------------------------------------------------------------------------
 
-SEGMENT_FORMAT = 1
-"""The first byte of every segment body; another value is a body this code cannot read."""
+SEGMENT_FORMAT = 2
+"""The first byte of every segment body written; format 1 bodies are read too."""
+SEGMENT_FORMAT_V1 = 1
 
 SEG_SIGNATURES = 1
 SEG_BATCH_AUTHS = 2
@@ -299,6 +317,7 @@ SEG_SEALED = 3
 _SEG_HEAD = struct.Struct(">BBI")
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
 _SEAL_HEAD = struct.Struct(">32sI")
 
 SegmentValues = tuple[int, int, int, int, int, float, float, str, float, bytes]
@@ -311,15 +330,12 @@ IdValues = tuple[int, int, int]
 
 def encode_segment_body(segment: Segment) -> bytes:
     """The body blob of a segment (see the module docstring). Precondition: the segment
-    passes `veriot.ledger.segment.check_segment`. Raises InputError for a leaf hash, batch
-    root or path hash that is not 32 bytes, or a signature longer than 65535 bytes."""
+    passes `veriot.ledger.segment.check_segment` (every message starts with its device's
+    prefix). Raises InputError for a batch root or path hash that is not 32 bytes, or a
+    signature longer than 65535 bytes."""
     n = len(segment.messages)
-    messages = segment.messages
-    leaves = b"".join(segment.leaf_hashes)
-    if len(leaves) != HASH_BYTES * n:
-        raise InputError(
-            f"segment at index {segment.first_index} has a leaf hash that is not 32 bytes"
-        )
+    head = device_prefix(segment.device)
+    lengths, tails = _tails(segment, head)
     if segment.seal is not None:
         kind = SEG_SEALED
         auth = _seal_blob(segment.seal, segment.positions)
@@ -328,18 +344,45 @@ def encode_segment_body(segment: Segment) -> bytes:
         auth = b"".join([_batch_auth_blob(b) for b in segment.batch_auths])
     else:
         kind = SEG_SIGNATURES
-        signatures = segment.signatures
-        auth = struct.pack(f">{n}H", *map(len, signatures)) + b"".join(signatures)
+        auth = _signatures_blob(segment.signatures)
     return b"".join(
         (
             _SEG_HEAD.pack(SEGMENT_FORMAT, kind, n),
-            struct.pack(f">{n}I", *map(len, messages)),
-            b"".join(messages),
-            leaves,
+            _U16.pack(len(head)),
+            head,
             bytes(segment.gaps),
+            lengths,
+            tails,
             auth,
         )
     )
+
+
+def _tails(segment: Segment, head: bytes) -> tuple[bytes, bytes]:
+    """(the u32 lengths, the concatenation) of the segment's messages after `head`: a
+    MessageRuns of that head as it is, other messages cut here (a one-reading segment
+    costs no MessageRuns). Raises InputError for a message that does not start with
+    `head`."""
+    messages = segment.messages
+    if type(messages) is MessageRuns and messages.head == head:
+        return messages.lengths, messages.tails
+    cut = len(head)
+    tails: list[bytes] = []
+    for i, message in enumerate(messages):
+        if not message.startswith(head):
+            raise InputError(
+                f"segment of device {segment.device} at index {segment.first_index} holds"
+                f" a reading of another device (at index {segment.first_index + i})"
+            )
+        tails.append(message[cut:])
+    return struct.pack(f">{len(tails)}I", *map(len, tails)), b"".join(tails)
+
+
+def _signatures_blob(signatures: Sequence[bytes]) -> bytes:
+    if type(signatures) is FixedRuns:
+        n = len(signatures)
+        return struct.pack(f">{n}H", *([signatures.width] * n)) + signatures.blob
+    return struct.pack(f">{len(signatures)}H", *map(len, signatures)) + b"".join(signatures)
 
 
 def _batch_auth_blob(batch: BatchAuth) -> bytes:
@@ -372,13 +415,39 @@ def _seal_blob(seal: BatchSeal, positions: Sequence[int]) -> bytes:
 class SegmentBody:
     """A decoded segment body: the per-reading columns and exactly one kind of auth."""
 
-    messages: tuple[bytes, ...]
-    leaf_hashes: tuple[bytes, ...]
+    messages: Sequence[bytes]
+    leaf_hashes: Sequence[bytes]
+    """Recomputed from the auth and the messages (format 2), for the readings taken."""
     gaps: tuple[bool, ...]
     signatures: tuple[bytes, ...] = ()
     batch_auths: tuple[BatchAuth, ...] = ()
     seal: BatchSeal | None = None
     positions: tuple[int, ...] = ()
+
+
+class _LeafHashes(SequenceView[bytes]):
+    """The log leaf hashes of messages whose leaves start with `prefixes[i]`, each hashed
+    when taken (a proof of one reading of a segment hashes one leaf, not all)."""
+
+    __slots__ = ("_messages", "_prefixes")
+
+    def __init__(self, prefixes: Sequence[bytes], messages: Sequence[bytes]) -> None:
+        self._prefixes = prefixes
+        self._messages = messages
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    @overload
+    def __getitem__(self, i: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> _LeafHashes: ...
+
+    def __getitem__(self, i: int | slice) -> bytes | _LeafHashes:
+        if isinstance(i, slice):
+            return _LeafHashes(self._prefixes[i], self._messages[i])
+        return leaf_hash(self._prefixes[i] + self._messages[i])
 
 
 class _Reader:
@@ -404,35 +473,51 @@ class _Reader:
 
 
 def decode_segment_body(body: bytes) -> SegmentBody:
-    """Inverse of encode_segment_body. Raises StoreError for a body that does not parse
-    exactly (wrong format byte, unknown kind, short or trailing bytes)."""
+    """Inverse of encode_segment_body (format 1 bodies too). Raises StoreError for a body
+    that does not parse exactly (wrong format byte, unknown kind, short or trailing
+    bytes, a gap flag other than 0 or 1)."""
     r = _Reader(body)
     fmt, kind, n = r.unpack(_SEG_HEAD)
-    if fmt != SEGMENT_FORMAT:
-        raise StoreError(f"segment body has format {fmt}; want {SEGMENT_FORMAT}")
+    if fmt not in (SEGMENT_FORMAT, SEGMENT_FORMAT_V1):
+        raise StoreError(
+            f"segment body has format {fmt}; want {SEGMENT_FORMAT_V1} or {SEGMENT_FORMAT}"
+        )
     if n == 0:
         raise StoreError("segment body holds no readings")
-    lengths = r.unpack(f">{n}I")
-    messages = tuple(r.take(length) for length in lengths)
-    raw = r.take(HASH_BYTES * n)
-    leaf_hashes = tuple(raw[i : i + HASH_BYTES] for i in range(0, len(raw), HASH_BYTES))
-    gap_bytes = r.take(n)
+    stored_leaves: tuple[bytes, ...] | None = None
+    if fmt == SEGMENT_FORMAT:
+        (head_length,) = r.unpack(_U16)
+        head = r.take(head_length)
+        gap_bytes = r.take(n)
+        lengths = r.take(_U32.size * n)
+        tails_length = sum(struct.unpack(f">{n}I", lengths))
+        messages: Sequence[bytes] = MessageRuns(head, lengths, r.take(tails_length))
+    else:
+        lengths_v1 = r.unpack(f">{n}I")
+        messages = tuple(r.take(length) for length in lengths_v1)
+        raw = r.take(HASH_BYTES * n)
+        stored_leaves = tuple(raw[i : i + HASH_BYTES] for i in range(0, len(raw), HASH_BYTES))
+        gap_bytes = r.take(n)
     if any(b > 1 for b in gap_bytes):
         raise StoreError("segment body has a gap flag other than 0 or 1")
     gaps = tuple(b == 1 for b in gap_bytes)
+    signatures: tuple[bytes, ...] = ()
+    auths: tuple[BatchAuth, ...] = ()
+    seal: BatchSeal | None = None
+    positions: tuple[int, ...] = ()
     if kind == SEG_SIGNATURES:
         sig_lengths = r.unpack(f">{n}H")
-        out = SegmentBody(
-            messages, leaf_hashes, gaps, signatures=tuple(r.take(k) for k in sig_lengths)
-        )
+        signatures = tuple(r.take(k) for k in sig_lengths)
+        prefixes: Sequence[bytes] = [signature_leaf_prefix(sig) for sig in signatures]
     elif kind == SEG_BATCH_AUTHS:
-        auths = []
+        found = []
         for _ in range(n):
             root, size, index, hashes = r.unpack(_BATCH_HEAD)
             path = tuple(r.take(HASH_BYTES) for _ in range(hashes))
             (sig_len,) = r.unpack(_U16)
-            auths.append(build_batch_auth(root, size, index, path, r.take(sig_len)))
-        out = SegmentBody(messages, leaf_hashes, gaps, batch_auths=tuple(auths))
+            found.append(build_batch_auth(root, size, index, path, r.take(sig_len)))
+        auths = tuple(found)
+        prefixes = [batch_leaf_prefix(a.root, a.size, a.signature) for a in auths]
     elif kind == SEG_SEALED:
         root, size = r.unpack(_SEAL_HEAD)
         raw = r.take(HASH_BYTES * size)
@@ -442,12 +527,20 @@ def decode_segment_body(body: bytes) -> SegmentBody:
         positions = r.unpack(f">{n}I")
         if size == 0 or max(positions) >= size:
             raise StoreError(f"segment body has a position outside its batch of {size}")
-        out = SegmentBody(messages, leaf_hashes, gaps, seal=seal, positions=positions)
+        prefixes = [batch_leaf_prefix(root, size, seal.signature)] * n
     else:
         raise StoreError(f"segment body has auth kind {kind}; want 1, 2 or 3")
     if r.pos != len(body):
         raise StoreError(f"segment body has {len(body) - r.pos} trailing bytes")
-    return out
+    return SegmentBody(
+        messages,
+        _LeafHashes(prefixes, messages) if stored_leaves is None else stored_leaves,
+        gaps,
+        signatures=signatures,
+        batch_auths=auths,
+        seal=seal,
+        positions=positions,
+    )
 
 
 def decode_segment(
@@ -484,7 +577,7 @@ def decode_segment(
         readings=tuple(readings),
         messages=messages,
         ids=tuple(sha(m).hexdigest() for m in messages),
-        leaf_hashes=decoded.leaf_hashes[start:stop],
+        leaf_hashes=tuple(decoded.leaf_hashes[start:stop]),
         gaps=decoded.gaps[start:stop],
         seqs=seqs,
         times=times,
@@ -561,8 +654,15 @@ def id_values(segment: Segment) -> list[IdValues]:
 
 
 def id_rows(first: int, ids: Sequence[str]) -> list[IdValues]:
-    """The reading_ids rows of readings with `ids` at log indices first, first+1, ..."""
+    """The reading_ids rows of readings with `ids` at log indices first, first+1, ...
+    (each key the id_key of its id, read straight from the digests of HexIds)."""
     half = 1 << 63
+    if type(ids) is HexIds:
+        blob, unpack = ids.digests.blob, _U64.unpack_from
+        return [
+            ((first + i) >> ID_EPOCH_BITS, unpack(blob, i * HASH_BYTES)[0] - half, first + i)
+            for i in range(len(ids))
+        ]
     return [
         ((first + i) >> ID_EPOCH_BITS, int(reading_id[:16], 16) - half, first + i)
         for i, reading_id in enumerate(ids)

@@ -13,6 +13,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from veriot.core.canonical import device_prefix
+from veriot.core.columns import FixedRuns, HexIds, MessageRuns
 from veriot.core.errors import DecodeError
 from veriot.core.packed import PackedReadings
 from veriot.core.types import Device, Reading, Record, SignedReading
@@ -112,18 +114,44 @@ def test_a_run_of_one_device_crosses_the_pipe_as_columns(fleet: Fleet, signed: s
     # The columns the store needs cross beside the readings, which stay packed.
     assert list(again.items.times) == [now] * 5 and list(again.items.names) == ["temperature"]
     assert isinstance(again.items.readings, PackedReadings)
+    # ... and its bytes as one blob per column, not one object per reading.
+    run = again.items
+    assert isinstance(run.ids, HexIds) and isinstance(run.messages, MessageRuns)
+    assert isinstance(run.leaf_hashes, FixedRuns)
+    assert run.messages.head == device_prefix(fleet.key.did)
+    if signed == "own":
+        assert isinstance(run.signatures, FixedRuns) and run.signatures == [
+            s.signature for s in own
+        ]
 
 
-def test_an_answer_whose_readings_do_not_match_its_ids_is_refused(fleet: Fleet) -> None:
+@pytest.mark.parametrize("column", ["readings", "seqs"])
+def test_an_answer_whose_columns_do_not_match_its_ids_is_refused(
+    fleet: Fleet, column: str
+) -> None:
     now = time.time()
     members = [Reading(fleet.key.did, 1 + i, (Record("t", 1.0, now, "Cel"),)) for i in range(3)]
     compact, _ = sign_batch(fleet.key, members)
     result = check_here(fleet.store, encode_request([], [compact]), now)
     run = CheckedRun.of(result.items)
     assert run is not None
-    run.readings = run.readings[:2]
-    with pytest.raises(msgspec.DecodeError, match="3 ids has 2 readings"):
+    setattr(run, column, getattr(run, column)[:2])
+    with pytest.raises(msgspec.DecodeError, match=f"3 ids has 2 {column}"):
         decode_result(encode_result(CheckResult(run, [])))
+
+
+def test_a_run_whose_bytes_do_not_fit_the_blobs_crosses_item_by_item(fleet: Fleet) -> None:
+    now = time.time()
+    members = [Reading(fleet.key.did, 1 + i, (Record("t", 1.0, now, "Cel"),)) for i in range(3)]
+    own = [sign_reading(fleet.key, r.seq, r.records) for r in members]
+    result = check_here(fleet.store, encode_request(own, []), now)
+    odd = [
+        msgspec.structs.replace(item, signature=b"short")
+        for item in result.items
+        if isinstance(item, Checked)
+    ]
+    again = decode_result(encode_result(CheckResult(odd, [])))
+    assert not isinstance(again.items, CheckedRun) and again.items == odd
 
 
 def test_only_one_devices_increasing_readings_signed_one_way_make_a_run(fleet: Fleet) -> None:

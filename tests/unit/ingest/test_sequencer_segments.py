@@ -190,3 +190,39 @@ def test_an_alert_between_two_runs_of_a_device_ends_the_first_segment(
     for seq, verdict in zip([1, 2, 3, 4, 5], first + second, strict=True):
         stored = h.store.get_reading_at(verdict.index or 0)
         assert stored is not None and stored.signed.reading.seq == seq
+
+
+def test_runs_that_came_as_blobs_are_stored_as_blobs_joined(
+    keys: tuple[DeviceKey, DeviceKey],
+) -> None:
+    from concurrent.futures import Future
+
+    from veriot.core.columns import FixedRuns, HexIds, MessageRuns
+    from veriot.ingest import sequencer as module
+    from veriot.ingest.check_pool import decode_result, encode_result
+
+    key, _ = keys
+    h = Harness(key)
+    h.sequencer.stop()
+
+    def submission(seqs: list[int], wire: bool) -> module._Submission:
+        checked = h.verifier.check([sign_reading(key, s, records(s)) for s in seqs], [], T0)
+        if wire:  # as a check process answers: the run's columns as blobs
+            checked = decode_result(encode_result(checked))
+        return module._Submission(checked.items, checked.events, Future())
+
+    h.sequencer._process([submission([1, 2], True), submission([3], True)])
+    (blobs,) = h.commits[-1]
+    assert isinstance(blobs.messages, MessageRuns) and isinstance(blobs.ids, HexIds)
+    assert isinstance(blobs.leaf_hashes, FixedRuns) and isinstance(blobs.signatures, FixedRuns)
+    # A run, then a request of a replay (3) and a new reading (6) that continues it.
+    h.sequencer._process([submission([4, 5], True), submission([3, 6], False)])
+    (mixed,) = h.commits[-1]
+    assert (mixed.first_index, len(mixed)) == (3, 3)
+    for segment in (blobs, mixed):
+        stored = [h.store.get_reading_at(segment.first_index + i) for i in range(len(segment))]
+        assert [s.signed.reading.seq for s in stored if s] == list(segment.seqs)
+        assert [s.id for s in stored if s] == list(segment.ids)
+        assert [s.leaf_hash for s in stored if s] == list(segment.leaf_hashes)
+        assert [s.message for s in stored if s] == list(segment.messages)
+        assert [s.signed.signature for s in stored if s] == list(segment.signatures)

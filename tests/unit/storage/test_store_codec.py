@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import struct
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from veriot.core.canonical import reading_message, reading_message_uncached
+from veriot.core.canonical import device_prefix, reading_message, reading_message_uncached
+from veriot.core.columns import HexIds
 from veriot.core.errors import InputError, StoreError
-from veriot.core.types import BatchAuth, Reading, Record, SignedReading
+from veriot.core.types import BatchAuth, Reading, Record, Segment, SignedReading
 from veriot.ledger.segment import segment_readings
 from veriot.storage import codec
 from veriot.storage.testing import SEGMENT_KINDS, make_reading, make_segment
+
+DID = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
 
 
 def test_auth_blobs_round_trip() -> None:
@@ -122,6 +127,72 @@ def test_segment_bodies_round_trip(kind: str) -> None:
     assert segment_readings(part) == segment_readings(segment)[1:3]
 
 
+def _format_1_body(segment: Segment) -> bytes:
+    """A segment body as format 1 laid it out (each message whole, then the log leaf
+    hashes), written from the layout in codec's docstring: what older stores hold."""
+    n = len(segment.messages)
+    if segment.seal is not None:
+        seal = segment.seal
+        kind = codec.SEG_SEALED
+        auth = b"".join(
+            (
+                seal.root,
+                struct.pack(">I", seal.size),
+                *seal.leaves,
+                struct.pack(">H", len(seal.signature)),
+                seal.signature,
+                struct.pack(f">{n}I", *segment.positions),
+            )
+        )
+    elif segment.batch_auths:
+        kind = codec.SEG_BATCH_AUTHS
+        auth = b"".join(
+            struct.pack(">32sIIH", b.root, b.size, b.index, len(b.path))
+            + b"".join(b.path)
+            + struct.pack(">H", len(b.signature))
+            + b.signature
+            for b in segment.batch_auths
+        )
+    else:
+        kind = codec.SEG_SIGNATURES
+        sigs = segment.signatures
+        auth = struct.pack(f">{n}H", *map(len, sigs)) + b"".join(sigs)
+    return b"".join(
+        (
+            struct.pack(">BBI", 1, kind, n),
+            struct.pack(f">{n}I", *map(len, segment.messages)),
+            *segment.messages,
+            *segment.leaf_hashes,
+            bytes(segment.gaps),
+            auth,
+        )
+    )
+
+
+@pytest.mark.parametrize("kind", SEGMENT_KINDS)
+def test_bodies_of_the_first_format_read_back_the_same(kind: str) -> None:
+    segment = make_segment("did:key:z6Mk", 3, 17, 4, kind=kind, gaps=(1,), received_at=9.5)
+    old = _format_1_body(segment)
+    assert codec.decode_segment(17, 9.5, old) == segment
+    assert codec.decode_segment(17, 9.5, old, 2, 4) == codec.decode_segment(
+        17, 9.5, codec.encode_segment_body(segment), 2, 4
+    )
+
+
+@pytest.mark.parametrize("kind", SEGMENT_KINDS)
+def test_a_body_holds_the_device_once_and_no_leaf_hashes(kind: str) -> None:
+    segment = make_segment(DID, 3, 17, 100, kind=kind)
+    body = codec.encode_segment_body(segment)
+    head = device_prefix(DID)
+    assert body.count(head) == 1
+    assert not any(leaf in body for leaf in segment.leaf_hashes)
+    # what is left per reading: its message after the device, length, gap flag and auth
+    saved = len(_format_1_body(segment)) - len(body)
+    assert saved == 100 * (len(head) + 32) - (2 + len(head))
+    decoded = codec.decode_segment(17, segment.received_at, body)
+    assert list(decoded.leaf_hashes) == list(segment.leaf_hashes)
+
+
 def test_segment_rows_hold_the_query_columns() -> None:
     segment = make_segment("did:key:z6Mk", 3, 17, 4, kind="sealed", names=("b", "a"))
     first, count, device_id, lo, hi, t0, t1, names, received_at, _ = codec.segment_values(
@@ -136,6 +207,15 @@ def test_segment_rows_hold_the_query_columns() -> None:
     ]
 
 
+@given(st.lists(st.binary(max_size=8), min_size=1, max_size=20), st.integers(0, 2**40))
+def test_id_rows_read_from_digests_are_those_of_the_hex_ids(
+    messages: list[bytes], first: int
+) -> None:
+    ids = [hashlib.sha256(m).hexdigest() for m in messages]
+    assert codec.id_rows(first, HexIds.of(ids)) == codec.id_rows(first, ids)
+    assert [key for _, key, _ in codec.id_rows(first, ids)] == [codec.id_key(i) for i in ids]
+
+
 @pytest.mark.parametrize("kind", SEGMENT_KINDS)
 def test_a_corrupt_segment_body_raises_store_error(kind: str) -> None:
     body = codec.encode_segment_body(make_segment("did:key:z6Mk", 0, 0, 3, kind=kind))
@@ -144,7 +224,8 @@ def test_a_corrupt_segment_body_raises_store_error(kind: str) -> None:
         body[:5],
         body[:-1],
         body + b"\x00",
-        b"\x02" + body[1:],  # another format
+        b"\x03" + body[1:],  # another format
+        b"\x01" + body[1:],  # read as the first format
         body[:1] + b"\x09" + body[2:],  # another auth kind
         body[:2] + b"\x00\x00\x00\x00" + body[6:],  # no readings
         body[:2] + b"\x00\x00\x00\x09" + body[6:],  # more readings than it holds
