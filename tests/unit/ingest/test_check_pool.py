@@ -126,9 +126,7 @@ def test_a_run_of_one_device_crosses_the_pipe_as_columns(fleet: Fleet, signed: s
 
 
 @pytest.mark.parametrize("column", ["readings", "seqs"])
-def test_an_answer_whose_columns_do_not_match_its_ids_is_refused(
-    fleet: Fleet, column: str
-) -> None:
+def test_an_answer_whose_columns_do_not_match_its_ids_is_refused(fleet: Fleet, column: str) -> None:
     now = time.time()
     members = [Reading(fleet.key.did, 1 + i, (Record("t", 1.0, now, "Cel"),)) for i in range(3)]
     compact, _ = sign_batch(fleet.key, members)
