@@ -19,6 +19,7 @@ import hashlib
 import math
 import re
 import struct
+from collections.abc import Iterable
 
 from veriot.core.errors import DecodeError, InputError
 from veriot.core.types import EntryKind, Reading, Record, SignedReading
@@ -174,6 +175,28 @@ def device_prefix(device: str) -> bytes:
             _PREFIXES.clear()
         _PREFIXES[device] = prefix
     return prefix
+
+
+class MissingPrefix(ValueError):
+    """Message `index` of a run does not start with the run's prefix (split_prefix)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(f"message {index} does not start with the run's head")
+        self.index = index
+
+
+def split_prefix(head: bytes, messages: Iterable[bytes]) -> tuple[bytes, bytes]:
+    """(the tails' lengths as big-endian u32s, the tails concatenated) of `messages`
+    after their common `head` (a device's prefix): how a run of one device's messages is
+    kept, in veriot.core.columns.MessageRuns and in a stored segment's body. Raises
+    MissingPrefix for the first message that does not start with `head`."""
+    cut = len(head)
+    tails: list[bytes] = []
+    for i, message in enumerate(messages):
+        if not message.startswith(head):
+            raise MissingPrefix(i)
+        tails.append(message[cut:])
+    return struct.pack(f">{len(tails)}I", *map(len, tails)), b"".join(tails)
 
 
 def reading_id(message: bytes) -> str:

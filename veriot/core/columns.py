@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from itertools import accumulate
 from typing import final, overload
 
+from veriot.core.canonical import split_prefix
 from veriot.core.types import SequenceView
 
 __all__ = ["FixedRuns", "HexIds", "MessageRuns"]
@@ -181,16 +182,7 @@ class MessageRuns(SequenceView[bytes]):
         message that does not start with `head`."""
         if type(messages) is MessageRuns and messages.head == head:
             return messages
-        cut = len(head)
-        for i, message in enumerate(messages):
-            if not message.startswith(head):
-                raise ValueError(f"message {i} does not start with the run's head")
-        tails = [message[cut:] for message in messages]
-        return cls(
-            head,
-            struct.pack(f">{len(tails)}I", *map(len, tails)),
-            b"".join(tails),
-        )
+        return cls(head, *split_prefix(head, messages))
 
     @classmethod
     def join(cls, runs: Sequence[MessageRuns]) -> MessageRuns:

@@ -59,12 +59,14 @@ from typing import Any, overload
 from veriot.core.canonical import (
     HASH_BYTES,
     NAME_PATTERN,
+    MissingPrefix,
     batch_leaf_prefix,
     device_prefix,
     parse_reading_message,
     reading_leaf,
     reading_message,
     signature_leaf_prefix,
+    split_prefix,
 )
 from veriot.core.columns import FixedRuns, HexIds, MessageRuns
 from veriot.core.errors import InputError, StoreError
@@ -360,22 +362,19 @@ def encode_segment_body(segment: Segment) -> bytes:
 
 def _tails(segment: Segment, head: bytes) -> tuple[bytes, bytes]:
     """(the u32 lengths, the concatenation) of the segment's messages after `head`: a
-    MessageRuns of that head as it is, other messages cut here (a one-reading segment
-    costs no MessageRuns). Raises InputError for a message that does not start with
-    `head`."""
+    MessageRuns of that head as it is, other messages split by canonical.split_prefix,
+    compiled like this module (a one-reading segment costs no MessageRuns). Raises
+    InputError for a message that does not start with `head`."""
     messages = segment.messages
     if type(messages) is MessageRuns and messages.head == head:
         return messages.lengths, messages.tails
-    cut = len(head)
-    tails: list[bytes] = []
-    for i, message in enumerate(messages):
-        if not message.startswith(head):
-            raise InputError(
-                f"segment of device {segment.device} at index {segment.first_index} holds"
-                f" a reading of another device (at index {segment.first_index + i})"
-            )
-        tails.append(message[cut:])
-    return struct.pack(f">{len(tails)}I", *map(len, tails)), b"".join(tails)
+    try:
+        return split_prefix(head, messages)
+    except MissingPrefix as exc:
+        raise InputError(
+            f"segment of device {segment.device} at index {segment.first_index} holds"
+            f" a reading of another device (at index {segment.first_index + exc.index})"
+        ) from None
 
 
 def _signatures_blob(signatures: Sequence[bytes]) -> bytes:

@@ -164,3 +164,22 @@ def test_parse_reading_message_refuses_what_reading_message_cannot_produce(
 ) -> None:
     with pytest.raises(DecodeError, match=problem):
         canonical.parse_reading_message(message)
+
+
+def test_split_prefix_keeps_the_tails_and_their_lengths() -> None:
+    head = canonical.device_prefix(DID)
+    messages = [canonical.reading_message(reading(seq=s)) for s in (1, 2, 300)]
+    lengths, tails = canonical.split_prefix(head, messages)
+    sizes = struct.unpack(">3I", lengths)
+    assert sizes == tuple(len(m) - len(head) for m in messages)
+    assert tails == b"".join(m[len(head) :] for m in messages)
+    assert canonical.split_prefix(head, []) == (b"", b"")
+
+
+def test_split_prefix_names_the_first_message_of_another_device() -> None:
+    other = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+    messages = [canonical.reading_message(reading(seq=s)) for s in (1, 2)]
+    messages.insert(1, canonical.reading_message(reading(device=other)))
+    with pytest.raises(canonical.MissingPrefix) as raised:
+        canonical.split_prefix(canonical.device_prefix(DID), messages)
+    assert raised.value.index == 1 and isinstance(raised.value, ValueError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -237,3 +238,11 @@ def test_a_corrupt_segment_body_raises_store_error(kind: str) -> None:
     mangled = body[:20] + b"\xff" + body[21:]
     with pytest.raises(StoreError):
         codec.decode_segment(0, 0.0, mangled)
+
+
+def test_a_body_is_not_encoded_for_a_message_of_another_device() -> None:
+    segment = make_segment(DID, 0, 40, 3)
+    stranger = make_segment("did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp", 0, 0, 1)
+    mixed = replace(segment, messages=(*segment.messages[:2], stranger.messages[0]))
+    with pytest.raises(InputError, match=r"another device \(at index 42\)"):
+        codec.encode_segment_body(mixed)
