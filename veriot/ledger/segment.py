@@ -36,6 +36,15 @@ _VALUE_TIME = 16
 """Bytes of a record's value and time, after its name and unit (see veriot.core.canonical)."""
 
 
+def foreign_reading(segment: Segment, offset: int) -> InputError:
+    """The error for a segment whose reading at `offset` (from its first) is of another
+    device than the segment's: its message does not start with the device's prefix."""
+    return InputError(
+        f"segment of device {segment.device} at index {segment.first_index} holds a"
+        f" reading of another device (at index {segment.first_index + offset})"
+    )
+
+
 def check_segment(segment: Segment, *, columns: bool = True) -> None:
     """Raises InputError unless `segment` is consistent: at least one reading, every
     per-reading column of the same length, readings of `segment.device` only, exactly one
@@ -64,16 +73,12 @@ def check_segment(segment: Segment, *, columns: bool = True) -> None:
         raise InputError(f"segment at index {segment.first_index} has no record names")
     # Every canonical message starts with its device (see veriot.core.canonical), so this
     # checks the device of each reading without decoding one.
-    device = segment.device
-    head = device_prefix(device)
+    head = device_prefix(segment.device)
     messages = segment.messages
     if not (type(messages) is MessageRuns and messages.head == head):
         for i, message in enumerate(messages):
             if not message.startswith(head):
-                raise InputError(
-                    f"segment of device {device} at index {segment.first_index} holds a"
-                    f" reading of another device (at index {segment.first_index + i})"
-                )
+                raise foreign_reading(segment, i)
     if columns:
         _check_columns(segment, len(head))
     kinds = [

@@ -82,6 +82,7 @@ from veriot.core.types import (
     reading_columns,
 )
 from veriot.ledger.hashing import leaf_hash
+from veriot.ledger.segment import foreign_reading
 
 AUTH_SIGNATURE = 1
 AUTH_BATCH = 2
@@ -371,10 +372,7 @@ def _tails(segment: Segment, head: bytes) -> tuple[bytes, bytes]:
     try:
         return split_prefix(head, messages)
     except MissingPrefix as exc:
-        raise InputError(
-            f"segment of device {segment.device} at index {segment.first_index} holds"
-            f" a reading of another device (at index {segment.first_index + exc.index})"
-        ) from None
+        raise foreign_reading(segment, exc.index) from None
 
 
 def _signatures_blob(signatures: Sequence[bytes]) -> bytes:
