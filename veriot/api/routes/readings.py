@@ -54,17 +54,19 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _check(request: Request, node: Node, body: bytes) -> CheckResult:
-    """Decodes and checks `body` on a check process when the node has them, else (or when
-    none could answer) on the app's verification threads. Raises DecodeError."""
+async def _ingest(request: Request, node: Node, body: bytes) -> list[Verdict]:
+    """Decodes, checks and sequences `body`: checked on a check process when the node has
+    them (and its result handed to the sequencer there), else (or when none could answer)
+    on the app's verification threads. Raises DecodeError."""
     if node.check_pool is not None:
+        checking = node.check_pool.check(body, node.clock.now())
         try:
-            return await asyncio.wrap_future(node.check_pool.check(body, node.clock.now()))
+            return await asyncio.wrap_future(node.ingest.submit_when_checked(checking))
         except CheckPoolError:
             pass  # logged by the pool; this body is checked here instead
     threads = request.app.state.verify_pool
-    result: CheckResult = await asyncio.wrap_future(threads.submit(node.ingest.check, body))
-    return result
+    checked: CheckResult = await asyncio.wrap_future(threads.submit(node.ingest.check, body))
+    return await asyncio.wrap_future(node.ingest.submit(checked))
 
 
 def _refused(node_metrics: Any, reason: str) -> None:
@@ -104,11 +106,10 @@ async def ingest_readings(request: Request, node: Node) -> Response:
         _refused(metrics, "payload_too_large")
         raise
     try:
-        checked = await _check(request, node, body)
+        verdicts = await _ingest(request, node, body)
     except DecodeError as exc:
         _refused(metrics, Reason.MALFORMED.value)
         raise Problem(ProblemKind.MALFORMED_REQUEST, str(exc)) from exc
-    verdicts: list[Verdict] = await asyncio.wrap_future(node.ingest.submit(checked))
     node.ingest.count(verdicts)
     metrics.latency.observe(time.perf_counter() - started)
     if not verdicts or any(v.accepted for v in verdicts):
