@@ -740,6 +740,24 @@ def test_an_inconsistent_segment_fails_the_batch(store: Store, change: dict[str,
     assert_unchanged(store, size=0, events=0)
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"gaps": (False,)}, {"ids": ()}, {"seal": None}, {"positions": (0, 1, 9)}, {"readings": ()}],
+)
+def test_a_batch_whose_columns_were_derived_is_still_checked_for_the_rest(
+    store: Store, change: dict[str, object]
+) -> None:
+    # columns_derived spares the stores reading the messages again, nothing else.
+    (a,) = registered(store, 1)
+    good = make_segment(a, 0, 0, 2)
+    bad = replace(make_segment(a, 2, 2, 3, kind="sealed"), **change)  # type: ignore[arg-type]
+    with pytest.raises(StoreError):
+        store.append(replace(make_mixed_batch([good, bad]), columns_derived=True))
+    assert_unchanged(store, size=0, events=0)
+    store.append(replace(make_mixed_batch([good]), columns_derived=True))
+    assert [r.signed.reading.seq for r in store.iter_readings()] == list(good.seqs)
+
+
 def test_segments_survive_close_and_reopen(durable_backend: Backend) -> None:
     store = durable_backend.open()
     _, readings = mixed_log(store)

@@ -263,6 +263,7 @@ class Sequencer:
                     nodes=nodes,
                     events=admission.events,
                     alerts=plan.alerts,
+                    columns_derived=True,  # CheckedRun and Checked columns: see Verifier
                 )
             )
         except Exception as exc:  # the store failed: nothing of this group is kept

@@ -49,9 +49,11 @@ def check_segment(segment: Segment, *, columns: bool = True) -> None:
     """Raises InputError unless `segment` is consistent: at least one reading, every
     per-reading column of the same length, readings of `segment.device` only, exactly one
     kind of authentication, and (for a sealed segment) 32-byte seal leaves with every
-    position inside the batch. With `columns`, also that its `seqs`, `times` and `names`
-    are those of its messages (the store indexes them: a wrong seq would let a replay in
-    after a restart, a wrong time or name would hide readings from queries)."""
+    position inside the batch. With `columns`, also that its messages are canonical
+    reading messages whose seqs, times and record names are its `seqs`, `times` and
+    `names` (what the stores index: a wrong seq would let a replay in after a restart, a
+    wrong time or name would hide readings from queries; see AppendBatch.columns_derived
+    for when the stores leave this out)."""
     n = len(segment.messages)
     if n == 0:
         raise InputError(f"segment at index {segment.first_index} holds no readings")

@@ -350,7 +350,7 @@ class SqlStore(ABC, Generic[ConnT]):
         try:
             segments = [*batch.segments, *segment_of(batch.readings)]
             for segment in segments:
-                check_segment(segment)
+                check_segment(segment, columns=not batch.columns_derived)
             levels = tiles.group_by_level(batch.nodes)
         except InputError as exc:
             raise StoreError(f"append wrote nothing: {exc}") from exc

@@ -19,6 +19,7 @@ from veriot.ingest.verdict import Reason, Verdict
 from veriot.ingest.verify import Verifier
 from veriot.ledger.batch import batch_root_from_path
 from veriot.ledger.hashing import leaf_hash
+from veriot.ledger.segment import message_columns
 from veriot.storage.memory import MemoryStore
 
 T0 = 1_700_000_000.0
@@ -81,6 +82,40 @@ def test_one_segment_per_run_of_a_device_signed_the_same_way(
         assert verdict.id is not None
         stored = h.store.get_reading(verdict.id)
         assert stored is not None and stored.signed == signed and stored.index == verdict.index
+
+
+def columns_of_messages(segment: Segment) -> tuple[object, ...]:
+    """What a segment's seqs, times and names must be: read from its own messages."""
+    at = len(canonical.device_prefix(segment.device))
+    return message_columns(segment.first_index, segment.messages, at)
+
+
+def test_every_segment_has_the_columns_of_its_messages(
+    keys: tuple[DeviceKey, DeviceKey],
+) -> None:
+    # The stores index seqs, times and names without reading the messages again (as they
+    # take ids and leaf hashes as given): the segments the sequencer makes must agree,
+    # however their readings were signed and whether they crossed a check process's pipe.
+    from veriot.ingest.check_pool import decode_result, encode_result
+
+    a, b = keys
+    h = Harness(a, b)
+    own = [sign_reading(a, seq, records(seq)) for seq in (1, 2, 3)]
+    compact, _ = sign_batch(b, [Reading(b.did, seq, records(seq)) for seq in (1, 2, 3, 4)])
+    _, with_paths = sign_batch(a, [Reading(a.did, seq, records(seq)) for seq in (4, 5)])
+    h.ingest([*own, *with_paths], [compact])
+    crossed = decode_result(
+        encode_result(
+            h.verifier.check([sign_reading(a, seq, records(seq)) for seq in (6, 7)], [], T0)
+        )
+    )
+    h.sequencer.submit(crossed.items, crossed.events).result()
+    h.sequencer.stop()
+
+    segments = [s for commit in h.commits for s in commit]
+    assert len(segments) == 4
+    for segment in segments:
+        assert (segment.seqs, segment.times, segment.names) == columns_of_messages(segment)
 
 
 def test_sealed_batch_with_a_refused_member_keeps_the_others_provable(

@@ -145,8 +145,8 @@ def test_a_segment_whose_columns_disagree_with_its_messages_says_where() -> None
         check_segment(replace(segment, seqs=(10, 99, 12)))
     with pytest.raises(InputError, match=r"missing \['pres'\]"):
         check_segment(replace(segment, names=("hum", "temp")))
-    # Where the columns were just derived from the messages (a stored row being read),
-    # the check can be left out.
+    # Where the columns were derived with the messages (a stored row being read, the
+    # sequencer's appends), the check can be left out.
     check_segment(replace(segment, seqs=(10, 99, 12)), columns=False)
 
 

@@ -131,7 +131,7 @@ class MemoryStore:
         readings = list(batch.readings)
         for segment in batch.segments:
             try:
-                readings.extend(segment_readings(segment))
+                readings.extend(segment_readings(segment, columns=not batch.columns_derived))
             except InputError as exc:
                 raise StoreError(f"append wrote nothing: {exc}") from exc
         indices = [r.index for r in readings] + [i for i, _ in batch.alerts]
