@@ -35,29 +35,6 @@ class IngestService:
     def submit(self, result: CheckResult) -> Future[list[Verdict]]:
         return self.sequencer.submit(result.items, result.events)
 
-    def submit_when_checked(self, checking: Future[CheckResult]) -> Future[list[Verdict]]:
-        """The verdicts of a check still running: its CheckResult goes to the sequencer
-        from the thread that completes `checking` (a check pool's reader), so an async
-        caller wakes once per request, for the verdicts, rather than a second time in
-        between to pass the result on. The future raises what `checking` raised."""
-        verdicts: Future[list[Verdict]] = Future()
-
-        def sequenced(done: Future[list[Verdict]]) -> None:
-            error = done.exception()
-            if error is not None:
-                verdicts.set_exception(error)
-            else:
-                verdicts.set_result(done.result())
-
-        def checked(done: Future[CheckResult]) -> None:
-            try:
-                self.submit(done.result()).add_done_callback(sequenced)
-            except BaseException as exc:  # the check's error, or the sequencer's
-                verdicts.set_exception(exc)
-
-        checking.add_done_callback(checked)
-        return verdicts
-
     def ingest(self, body: bytes) -> list[Verdict]:
         """Synchronous decode -> verify -> sequence; returns once accepted readings are durable."""
         verdicts = self.submit(self.check(body)).result()

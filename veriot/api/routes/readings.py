@@ -54,19 +54,17 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _ingest(request: Request, node: Node, body: bytes) -> list[Verdict]:
-    """Decodes, checks and sequences `body`: checked on a check process when the node has
-    them (and its result handed to the sequencer there), else (or when none could answer)
-    on the app's verification threads. Raises DecodeError."""
+async def _check(request: Request, node: Node, body: bytes) -> CheckResult:
+    """Decodes and checks `body` on a check process when the node has them, else (or when
+    none could answer) on the app's verification threads. Raises DecodeError."""
     if node.check_pool is not None:
-        checking = node.check_pool.check(body, node.clock.now())
         try:
-            return await asyncio.wrap_future(node.ingest.submit_when_checked(checking))
+            return await asyncio.wrap_future(node.check_pool.check(body, node.clock.now()))
         except CheckPoolError:
             pass  # logged by the pool; this body is checked here instead
     threads = request.app.state.verify_pool
-    checked: CheckResult = await asyncio.wrap_future(threads.submit(node.ingest.check, body))
-    return await asyncio.wrap_future(node.ingest.submit(checked))
+    result: CheckResult = await asyncio.wrap_future(threads.submit(node.ingest.check, body))
+    return result
 
 
 def _refused(node_metrics: Any, reason: str) -> None:
@@ -106,10 +104,11 @@ async def ingest_readings(request: Request, node: Node) -> Response:
         _refused(metrics, "payload_too_large")
         raise
     try:
-        verdicts = await _ingest(request, node, body)
+        checked = await _check(request, node, body)
     except DecodeError as exc:
         _refused(metrics, Reason.MALFORMED.value)
         raise Problem(ProblemKind.MALFORMED_REQUEST, str(exc)) from exc
+    verdicts: list[Verdict] = await asyncio.wrap_future(node.ingest.submit(checked))
     node.ingest.count(verdicts)
     metrics.latency.observe(time.perf_counter() - started)
     if not verdicts or any(v.accepted for v in verdicts):
