@@ -17,7 +17,10 @@ Baseline: the readings' canonical messages inserted into a one-column table with
 backend's cheapest bulk path (SQLite executemany; PostgreSQL COPY), committed per batch
 with the same durability settings. Printed per backend and shape: readings/s of the store
 and of the baseline, milliseconds per batch, and the ratio store/baseline (1.0 would mean
-the store's indexes, tree tiles and row building cost nothing).
+the store's indexes, tree tiles and row building cost nothing). For SQLite, on Linux, also
+the bytes written per reading by each (write calls of this process: the WAL, and the
+checkpoints that copy it into the database file), where every page a commit touches is
+written whole.
 
 PostgreSQL uses $VERIOT_TEST_POSTGRES or database `test` on 127.0.0.1:5432, in a
 throw-away schema; it is skipped with a note when unreachable.
@@ -130,7 +133,25 @@ def postgres_baseline(dsn: str, schema: str, batches: list[AppendBatch]) -> list
         return time_batches(run, batches)
 
 
-def report(name: str, size: int, store_s: list[float], base_s: list[float]) -> None:
+def written_bytes() -> int | None:
+    """Bytes this process has passed to write calls (Linux /proc/self/io), or None."""
+    try:
+        with open("/proc/self/io") as io:
+            for line in io:
+                if line.startswith("wchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def report(
+    name: str,
+    size: int,
+    store_s: list[float],
+    base_s: list[float],
+    written: tuple[float, float] | None = None,
+) -> None:
     store_ms = statistics.median(store_s) * 1e3
     base_ms = statistics.median(base_s) * 1e3
     print(
@@ -139,6 +160,11 @@ def report(name: str, size: int, store_s: list[float], base_s: list[float]) -> N
         f" | baseline {size / base_ms * 1e3:>9,.0f} readings/s ({base_ms:6.2f} ms)"
         f" | store/baseline throughput {base_ms / store_ms:.2f}"
     )
+    if written is not None:
+        print(
+            f"{'':<22} written per reading: store {written[0]:,.0f} B, "
+            f"baseline {written[1]:,.0f} B ({written[0] / written[1]:.1f}x)"
+        )
 
 
 def main() -> None:
@@ -151,14 +177,22 @@ def main() -> None:
     shaped = {shape: build_batches(args.batches, size, shape) for shape in SHAPES}
     print(f"{args.batches} batches of {size} readings (3 records each) and their tree nodes")
 
+    readings = args.batches * size
     for shape, batches in shaped.items():
         with tempfile.TemporaryDirectory() as folder:
             store = SqliteStore(Path(folder) / "veriot.db")
+            start = written_bytes()
             try:
                 store_s = time_store(store, batches)
             finally:
                 store.close()
-            report(f"sqlite {shape}", size, store_s, sqlite_baseline(Path(folder), batches))
+            middle = written_bytes()
+            base_s = sqlite_baseline(Path(folder), batches)
+            end = written_bytes()
+            written = None
+            if start is not None and middle is not None and end is not None:
+                written = ((middle - start) / readings, (end - middle) / readings)
+            report(f"sqlite {shape}", size, store_s, base_s, written)
 
     dsn = args.postgres
     if dsn is None:
