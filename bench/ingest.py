@@ -139,9 +139,9 @@ def register_devices(url: str, api_key: str, count: int = 20) -> list[DeviceKey]
     return keys
 
 
-Mode = tuple[float, int, list[float], dict[str, float]]
+Mode = tuple[float, int, list[float], dict[str, float], float]
 """(seconds, readings accepted, request latencies, CPU microseconds per accepted reading
-by process role: service, check, alerts, client) of one drive."""
+by process role: service, check, alerts, client, leaves per durable commit) of one drive."""
 
 ROLES = {
     "service": "service",
@@ -162,18 +162,27 @@ def run_modes(
     return measured_drive(url, per_reading[10:], threads), measured_drive(url, per_batch, threads)
 
 
-def scrape(url: str, name: str) -> list[tuple[dict[str, str], float]]:
-    """The (labels, value) of each sample of metric family `name` in the service's
-    /metrics (a counter's `_total` samples only)."""
+def samples(url: str, name: str) -> list[tuple[str, dict[str, str], float]]:
+    """The (sample name, labels, value) of each sample of metric family `name` in the
+    service's /metrics."""
     from prometheus_client.parser import text_string_to_metric_families
 
     text = httpx.get(url + "/metrics", timeout=30).text
     return [
-        (sample.labels, sample.value)
+        (sample.name, sample.labels, sample.value)
         for family in text_string_to_metric_families(text)
         if family.name == name
         for sample in family.samples
-        if family.type != "counter" or sample.name.endswith("_total")
+    ]
+
+
+def scrape(url: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """The (labels, value) of each sample of metric family `name` in the service's
+    /metrics (a counter's `_total` samples only)."""
+    return [
+        (labels, value)
+        for sample, labels, value in samples(url, name)
+        if not sample.endswith("_created") and (sample == name or sample.endswith("_total"))
     ]
 
 
@@ -196,18 +205,27 @@ def wait_scored(url: str, timeout_s: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def commits(url: str) -> tuple[float, float]:
+    """(durable commits, leaves in them) so far (`veriot_commit_leaves`)."""
+    values = {sample: value for sample, _, value in samples(url, "veriot_commit_leaves")}
+    return values["veriot_commit_leaves_count"], values["veriot_commit_leaves_sum"]
+
+
 def measured_drive(url: str, bodies: list[bytes], threads: int) -> Mode:
-    """`drive`, with the CPU each process role spent on it per accepted reading."""
-    before, client_before = service_cpu(url), os.times()
+    """`drive`, with the CPU each process role spent on it per accepted reading and the
+    leaves per durable commit (how many requests shared each group commit)."""
+    before, client_before, commits_before = service_cpu(url), os.times(), commits(url)
     seconds, accepted, latencies = drive(url, bodies, threads)
     client_after = os.times()
     wait_scored(url)
-    after = service_cpu(url)
+    after, commits_after = service_cpu(url), commits(url)
+    count = commits_after[0] - commits_before[0]
+    per_commit = (commits_after[1] - commits_before[1]) / max(count, 1)
     per = 1e6 / max(accepted, 1)
     cpu = {role: (after[role] - before.get(role, 0.0)) * per for role in after}
     client = (client_after.user + client_after.system) - (client_before.user + client_before.system)
     cpu["client"] = client * per
-    return seconds, accepted, latencies, cpu
+    return seconds, accepted, latencies, cpu, per_commit
 
 
 def cpu_line(cpu: dict[str, float]) -> str:
@@ -359,7 +377,7 @@ def main() -> None:
     proc, url, api_key = start_server(data)
     try:
         keys = register_devices(url, api_key)
-        (secs, ok1, lat1, cpu1), (secs2, ok2, lat2, cpu2) = run_modes(
+        (secs, ok1, lat1, cpu1, group1), (secs2, ok2, lat2, cpu2, group2) = run_modes(
             url, keys, args.requests, args.threads, size
         )
         rate1, rate2 = ok1 / secs, ok2 / secs2
@@ -388,7 +406,7 @@ def main() -> None:
     )
     print(
         f"    latency per {size}-reading request: p50 {pct(lat1, 0.5):.1f} ms, "
-        f"p99 {pct(lat1, 0.99):.1f} ms"
+        f"p99 {pct(lat1, 0.99):.1f} ms; {group1:,.0f} readings per durable commit"
     )
     print(cpu_line(cpu1))
     print(
@@ -398,7 +416,7 @@ def main() -> None:
     )
     print(
         f"    latency per {size}-reading request: p50 {pct(lat2, 0.5):.1f} ms, "
-        f"p99 {pct(lat2, 0.99):.1f} ms"
+        f"p99 {pct(lat2, 0.99):.1f} ms; {group2:,.0f} readings per durable commit"
     )
     print(cpu_line(cpu2))
     if ok1 != args.requests * size or ok2 != args.requests * 4 * size:

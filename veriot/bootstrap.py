@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 from veriot.clock import SystemClock
 from veriot.config import Settings
 from veriot.core.errors import InputError, UnknownDeviceError
-from veriot.core.types import ApiKey, Device
+from veriot.core.types import ApiKey, Device, Segment
 from veriot.identity.did import did_from_public_key, public_key_from_did
 from veriot.identity.signatures import verify_signatures
 from veriot.ingest.devices import DeviceCache
@@ -217,8 +218,13 @@ def open_node(settings: Settings, clock: Clock | None = None) -> Node:
     metrics.processes.helpers = node.helper_processes
     from veriot.ingest.alerts import AlertPipeline  # loads the AI layer (numpy, scipy)
 
-    node.alerts = AlertPipeline(store, sequencer, devices.get, clock)
-    sequencer.on_appended = node.alerts.on_appended
+    alerts = node.alerts = AlertPipeline(store, sequencer, devices.get, clock)
+
+    def on_appended(segments: Sequence[Segment], alert_leaves: Sequence[tuple[int, bytes]]) -> None:
+        metrics.commit_leaves.observe(sum(map(len, segments)) + len(alert_leaves))
+        alerts.on_appended(segments, alert_leaves)
+
+    sequencer.on_appended = on_appended
     if settings.use_chain:
         _attach_chain(node)
     return node

@@ -96,6 +96,13 @@ class IngestMetrics:
             "Readings committed to the log and not yet scored by the anomaly detectors",
             registry=self.registry,
         )
+        self.commit_leaves = Histogram(
+            "veriot_commit_leaves",
+            "Leaves (readings and alerts) per durable commit of the log: how many requests"
+            " share each group commit",
+            buckets=(1, 10, 100, 300, 1000, 3000, 10000),
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "veriot_ingest_latency_seconds",
             "Time from request received to durable verdict",

@@ -424,6 +424,17 @@ def test_a_store_failure_is_a_503_that_keeps_nothing_and_a_retry_lands(
     assert [(x["status"], x["index"]) for x in r.json()["results"]] == [("accepted", 1)]
 
 
+def test_metrics_count_the_leaves_of_each_durable_commit(service: LiveService) -> None:
+    key = DeviceKey.generate()
+    register(service, key)
+    commits = metric(service, "veriot_commit_leaves_count")
+    leaves = metric(service, "veriot_commit_leaves_sum")
+    assert post(service, *(reading(key, seq) for seq in range(1, 4))).status_code == 200
+    assert post(service, reading(key, 4), reading(key, 4)).status_code == 200  # one replayed
+    assert metric(service, "veriot_commit_leaves_count") == commits + 2
+    assert metric(service, "veriot_commit_leaves_sum") == leaves + 4
+
+
 def test_metrics_show_how_far_alert_scoring_is_behind(service: LiveService) -> None:
     from veriot.bootstrap import Node
 
