@@ -7,11 +7,9 @@ cases skip, or fail when CI is set.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,21 +19,15 @@ from veriot.storage.memory import MemoryStore
 from veriot.storage.sqlite import SqliteStore
 from veriot.storage.testing import drop_schema, find_test_postgres, fresh_schema_name
 
-Sql = Callable[..., list[tuple[Any, ...]]]
-"""Runs one statement (qmark placeholders, then its parameters) on a backend's database
-behind its stores' back, committed; returns its rows."""
-
 
 @dataclass
 class Backend:
     """Opens stores of one kind at one place: each `open` gives a new store on the same
-    data (for memory, the same object, since it keeps nothing across closes). `sql`
-    reaches a database backend's tables directly."""
+    data (for memory, the same object, since it keeps nothing across closes)."""
 
     name: str
     factory: Callable[[], Store]
     opened: list[Store] = field(default_factory=list)
-    sql: Sql | None = None
 
     def open(self) -> Store:
         store = self.factory()
@@ -63,16 +55,7 @@ def _backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Itera
         return
     if kind == "sqlite":
         path = tmp_path / "store" / "veriot.db"
-
-        def sqlite_sql(statement: str, *params: object) -> list[tuple[Any, ...]]:
-            conn = sqlite3.connect(path)
-            try:
-                with conn:
-                    return conn.execute(statement, params).fetchall()
-            finally:
-                conn.close()
-
-        backend = Backend(kind, lambda: SqliteStore(path), sql=sqlite_sql)
+        backend = Backend(kind, lambda: SqliteStore(path))
         yield backend
         backend.close_all()
         return
@@ -80,15 +63,7 @@ def _backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Itera
     schema = fresh_schema_name()
     from veriot.storage.postgres import PostgresStore
 
-    def postgres_sql(statement: str, *params: object) -> list[tuple[Any, ...]]:
-        import psycopg
-
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'SET search_path TO "{schema}"')
-            cur = conn.execute(statement.replace("?", "%s"), params)
-            return cur.fetchall() if cur.description else []
-
-    backend = Backend(kind, lambda: PostgresStore(dsn, schema=schema), sql=postgres_sql)
+    backend = Backend(kind, lambda: PostgresStore(dsn, schema=schema))
     try:
         yield backend
     finally:

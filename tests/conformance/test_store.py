@@ -36,7 +36,6 @@ from veriot.core.types import (
 )
 from veriot.ledger.segment import segment_readings
 from veriot.ports import AlertQuery, AppendBatch, Store
-from veriot.storage import codec
 from veriot.storage.testing import (
     BASE_TIME,
     SEGMENT_KINDS,
@@ -640,10 +639,10 @@ def test_an_intact_store_has_no_index_mismatches_however_it_is_read(
 
 
 def test_every_reading_is_found_by_id_as_the_log_passes_id_epochs(store: Store) -> None:
-    """The SQL stores index ids by epochs of log indices: a new id in a small epoch, moved
-    to a large one by the append that passes the large one's end (codec.ID_EPOCH_BITS),
-    here once by readings and once by an alert. At every step each reading is found by
-    its id and the audit finds the index whole; an append that fails moves nothing."""
+    """The SQL stores index ids by epochs of 2**14 log indices (codec.ID_EPOCH_BITS), each
+    probed by a lookup; here the log passes the end of one by readings, of one by an
+    alert, and of two in one append. At every step each reading is found by its id and
+    the audit finds the index whole; an append that fails changes nothing."""
     (a,) = registered(store, 1)
     coarse = 1 << 14
     segments: list[Segment] = []
@@ -680,37 +679,6 @@ def test_every_reading_is_found_by_id_as_the_log_passes_id_epochs(store: Store) 
     append(make_segment(a, 2 * coarse, coarse + 40, 2 * coarse), [])  # completes the next two
     check()
     assert store.log_size() == 3 * coarse + 40
-
-
-def test_id_rows_move_into_the_large_epoch_that_the_log_has_passed(
-    durable_backend: Backend,
-) -> None:
-    store, sql = durable_backend.open(), durable_backend.sql
-    assert sql is not None
-    (a,) = registered(store, 1)
-    coarse = 1 << codec.ID_EPOCH_BITS
-    store.append(make_mixed_batch([make_segment(a, 0, 0, coarse - 10)]))
-    assert {epoch for (epoch,) in sql("SELECT DISTINCT epoch FROM reading_ids")} == {
-        codec.id_epoch(i, fine=True) for i in range(coarse - 10)
-    }
-    # As a store written before fine epochs has them: every row in its coarse epoch.
-    sql(codec.MERGE_FINE_EPOCHS_SQL, -(1 << 62))
-    first = make_segment(a, 0, 0, 3)
-    assert [getattr(store.get_reading(i), "index", None) for i in first.ids] == [0, 1, 2]
-    store.append(make_mixed_batch([make_segment(a, coarse, coarse - 10, 20)]))
-    rows = sql("SELECT epoch, idx FROM reading_ids")
-    assert len(rows) == coarse + 10
-    assert all(epoch == codec.id_epoch(i) for epoch, i in rows if i < coarse)
-    assert all(epoch == codec.id_epoch(i, fine=True) for epoch, i in rows if i >= coarse)
-    # The audit takes a row in either epoch, and reports one in a wrong epoch or missing.
-    wrong = codec.id_epoch(coarse - 1, fine=True)  # a fine epoch, but not this reading's
-    sql("UPDATE reading_ids SET epoch = ? WHERE idx = ?", wrong, coarse + 1)
-    sql("DELETE FROM reading_ids WHERE idx = ?", coarse + 3)
-    (found,) = store.index_mismatches(coarse - 10, coarse + 10)
-    assert (found.index, found.count) == (coarse - 10, 20)
-    assert "2 of its readings cannot be found by id" in found.detail
-    assert "1 id entries point at its readings wrongly" in found.detail
-    assert store.index_mismatches(0, coarse - 10) == []
 
 
 def test_segment_queries_filter_each_reading_exactly(store: Store) -> None:

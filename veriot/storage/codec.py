@@ -88,25 +88,7 @@ AUTH_SIGNATURE = 1
 AUTH_BATCH = 2
 
 ID_EPOCH_BITS = 14
-"""The reading-id index is keyed by (epoch, id key). Ids are hashes, so an insert lands
-anywhere among its epoch's rows, and every page of them that an append touches is written
-again (to the WAL, then to the database): epochs should be small. A lookup probes every
-epoch: there should be few. Both hold with two sizes. A new reading's row goes to a fine
-epoch of 2**FINE_EPOCH_BITS log indices (`id_epoch(index, fine=True)`, numbered below
-zero); once the log passes the end of its coarse epoch of 2**14 indices (numbered
-index >> 14, as in the first migration), the append that passes it moves that coarse
-epoch's rows into it (MERGE_FINE_EPOCHS_SQL, `merge_floor`). So a lookup probes one
-epoch per 2**14 readings and at most 2**4 fine ones, and an append rewrites the pages of
-a fine epoch (a few) rather than a coarse one's (about 80 when full)."""
-
-FINE_EPOCH_BITS = 10
-"""A fine epoch of reading ids holds 2**10 log indices (see ID_EPOCH_BITS)."""
-
-MERGE_FINE_EPOCHS_SQL = (
-    f"UPDATE reading_ids SET epoch = idx >> {ID_EPOCH_BITS} WHERE epoch >= ? AND epoch < 0"
-)
-"""Moves the rows of every fine epoch at or above the parameter (`merge_floor`) into their
-coarse epochs."""
+"""The reading-id index is keyed by (log index >> 14, id key); see the first migration."""
 
 MAX_PAGE = 1000
 """The largest `ReadingQuery.limit` a store serves."""
@@ -663,50 +645,22 @@ def index_differences(stored: Sequence[Any], expected: IndexValues) -> list[str]
     ]
 
 
-def id_epoch(index: int, fine: bool = False) -> int:
-    """The epoch of the reading_ids row of the reading at log `index`: its coarse epoch
-    (index >> ID_EPOCH_BITS, from 0 up), or with `fine` its fine epoch (-1 - (index >>
-    FINE_EPOCH_BITS), from -1 down)."""
-    return -1 - (index >> FINE_EPOCH_BITS) if fine else index >> ID_EPOCH_BITS
+def id_values(segment: Segment) -> list[IdValues]:
+    """The reading_ids rows of a segment: (epoch, id key, log index) per reading."""
+    return id_rows(segment.first_index, segment.ids)
 
 
-def merge_floor(before: int, after: int) -> int | None:
-    """When an append takes the log from `before` to `after` entries and so completes one
-    or more coarse epochs, the parameter of MERGE_FINE_EPOCHS_SQL that moves the rows of
-    every complete coarse epoch out of their fine epochs; None when it completes none."""
-    complete = after >> ID_EPOCH_BITS
-    if complete <= before >> ID_EPOCH_BITS:
-        return None
-    return -(complete << (ID_EPOCH_BITS - FINE_EPOCH_BITS))
-
-
-def coarse_id_row(row: IdValues) -> IdValues:
-    """A reading_ids row with its epoch as once merged: a row in its reading's fine epoch
-    becomes the row in its coarse epoch; any other row is returned as it is."""
-    epoch, key, index = row
-    if epoch < 0 and epoch == id_epoch(index, fine=True):
-        return id_epoch(index), key, index
-    return row
-
-
-def id_values(segment: Segment, fine: bool = False) -> list[IdValues]:
-    """The reading_ids rows of a segment: (epoch, id key, log index) per reading, in the
-    readings' coarse epochs, or with `fine` in their fine ones (as appended)."""
-    return id_rows(segment.first_index, segment.ids, fine)
-
-
-def id_rows(first: int, ids: Sequence[str], fine: bool = False) -> list[IdValues]:
+def id_rows(first: int, ids: Sequence[str]) -> list[IdValues]:
     """The reading_ids rows of readings with `ids` at log indices first, first+1, ...
-    (each key the id_key of its id, read straight from the digests of HexIds), in the
-    readings' coarse epochs, or with `fine` in their fine ones."""
+    (each key the id_key of its id, read straight from the digests of HexIds)."""
     half = 1 << 63
     if type(ids) is HexIds:
         blob, unpack = ids.digests.blob, _U64.unpack_from
         return [
-            (id_epoch(first + i, fine), unpack(blob, i * HASH_BYTES)[0] - half, first + i)
+            ((first + i) >> ID_EPOCH_BITS, unpack(blob, i * HASH_BYTES)[0] - half, first + i)
             for i in range(len(ids))
         ]
     return [
-        (id_epoch(first + i, fine), int(reading_id[:16], 16) - half, first + i)
+        ((first + i) >> ID_EPOCH_BITS, int(reading_id[:16], 16) - half, first + i)
         for i, reading_id in enumerate(ids)
     ]

@@ -356,10 +356,11 @@ class SqlStore(ABC, Generic[ConnT]):
             raise StoreError(f"append wrote nothing: {exc}") from exc
         seqs = codec.batch_seqs(segments)
         with self._write("append", log=True) as conn:
-            before = self._size(conn)
-            ranges = [(s.first_index, s.end_index) for s in segments]
-            ranges += [(index, index + 1) for index, _ in batch.alerts]
-            codec.check_batch_ranges(before, ranges)
+            codec.check_batch_ranges(
+                self._size(conn),
+                [(s.first_index, s.end_index) for s in segments]
+                + [(index, index + 1) for index, _ in batch.alerts],
+            )
             device_ids = self._batch_device_ids(conn, seqs)
             self._check_new_seqs(conn, seqs, device_ids)
             try:
@@ -369,16 +370,11 @@ class SqlStore(ABC, Generic[ConnT]):
             if rows:
                 self._bulk_insert(conn, SEGMENTS, rows)
                 self._bulk_insert(
-                    conn,
-                    READING_IDS,
-                    [row for s in segments for row in codec.id_values(s, fine=True)],
+                    conn, READING_IDS, [row for s in segments for row in codec.id_values(s)]
                 )
             if batch.alerts:
                 alert_rows = [alert_index.alert_row(i, leaf) for i, leaf in batch.alerts]
                 self._bulk_insert(conn, ALERTS, alert_rows)
-            floor = codec.merge_floor(before, max([before, *(end for _, end in ranges)]))
-            if floor is not None:
-                self._execute(conn, codec.MERGE_FINE_EPOCHS_SQL, (floor,))
             self._write_tiles(conn, levels)
             if batch.events:
                 self._insert_events(conn, batch.events)
@@ -745,16 +741,8 @@ class SqlStore(ABC, Generic[ConnT]):
             id_rows = self._execute(
                 conn,
                 "SELECT epoch, id_key, idx FROM reading_ids"
-                " WHERE (epoch >= ? AND epoch <= ? OR epoch >= ? AND epoch <= ?)"
-                " AND idx >= ? AND idx < ?",
-                (
-                    codec.id_epoch(start),
-                    codec.id_epoch(stop - 1),
-                    codec.id_epoch(stop - 1, fine=True),
-                    codec.id_epoch(start, fine=True),
-                    start,
-                    stop,
-                ),
+                " WHERE epoch >= ? AND epoch <= ? AND idx >= ? AND idx < ?",
+                (start >> codec.ID_EPOCH_BITS, (stop - 1) >> codec.ID_EPOCH_BITS, start, stop),
             ).fetchall()
             alert_rows = self._execute(
                 conn,
@@ -768,9 +756,7 @@ class SqlStore(ABC, Generic[ConnT]):
             }
         id_keys: dict[int, set[tuple[int, int, int]]] = {}
         for epoch, key, index in id_rows:
-            # A row counts in its coarse epoch whether or not it has been merged yet.
-            entry = codec.coarse_id_row((int(epoch), int(key), int(index)))
-            id_keys.setdefault(int(index), set()).add(entry)
+            id_keys.setdefault(int(index), set()).add((int(epoch), int(key), int(index)))
         out: list[IndexMismatch] = []
         for row in rows:
             first, count = int(row[0]), int(row[3])

@@ -217,48 +217,6 @@ def test_id_rows_read_from_digests_are_those_of_the_hex_ids(
     assert [key for _, key, _ in codec.id_rows(first, ids)] == [codec.id_key(i) for i in ids]
 
 
-def test_a_new_id_row_takes_a_fine_epoch_below_zero_and_merges_into_its_coarse_one() -> None:
-    fine_width, coarse_width = 1 << codec.FINE_EPOCH_BITS, 1 << codec.ID_EPOCH_BITS
-    assert [codec.id_epoch(i, fine=True) for i in (0, fine_width - 1, fine_width)] == [-1, -1, -2]
-    assert [codec.id_epoch(i) for i in (0, coarse_width - 1, coarse_width)] == [0, 0, 1]
-    segment = make_segment("did:key:z6Mk", 0, coarse_width - 2, 4)
-    fine = codec.id_values(segment, fine=True)
-    assert [epoch for epoch, _, _ in fine] == [
-        codec.id_epoch(coarse_width - 2, fine=True),
-        codec.id_epoch(coarse_width - 1, fine=True),
-        codec.id_epoch(coarse_width, fine=True),
-        codec.id_epoch(coarse_width, fine=True),
-    ]
-    assert [codec.coarse_id_row(row) for row in fine] == codec.id_values(segment)
-    # A row in any epoch but its reading's fine one is left as it is, to be reported.
-    assert codec.coarse_id_row((-7, 42, 3)) == (-7, 42, 3)
-    assert codec.coarse_id_row((5, 42, 3)) == (5, 42, 3)
-
-
-@pytest.mark.parametrize(
-    ("before", "after", "merges"),
-    [
-        (0, 100, None),
-        (100, (1 << 14) - 1, None),
-        (100, 1 << 14, 1),  # completes coarse epoch 0
-        ((1 << 14) - 1, (3 << 14) + 5, 3),  # completes 0, 1 and 2 at once
-        (1 << 14, (2 << 14) - 1, None),
-    ],
-)
-def test_an_append_that_completes_coarse_epochs_merges_their_fine_ones(
-    before: int, after: int, merges: int | None
-) -> None:
-    floor = codec.merge_floor(before, after)
-    if merges is None:
-        assert floor is None
-        return
-    assert floor is not None
-    # The fine epochs of the complete coarse epochs are exactly those in [floor, -1].
-    last_complete = (merges << codec.ID_EPOCH_BITS) - 1
-    assert codec.id_epoch(last_complete, fine=True) == floor
-    assert codec.id_epoch(last_complete + 1, fine=True) == floor - 1
-
-
 @pytest.mark.parametrize("kind", SEGMENT_KINDS)
 def test_a_corrupt_segment_body_raises_store_error(kind: str) -> None:
     body = codec.encode_segment_body(make_segment("did:key:z6Mk", 0, 0, 3, kind=kind))

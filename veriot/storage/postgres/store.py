@@ -35,14 +35,10 @@ _COPY_SQL = {
     table.name: f"COPY {table.name} ({', '.join(table.columns)}) FROM STDIN (FORMAT BINARY)"
     for table in (SEGMENTS, READING_IDS, ALERTS, TILES)
 }
-# One probe of the id index per epoch: every coarse one from 0 up, then the fine ones not
-# merged yet, from the lowest to the highest below 0 (see codec.ID_EPOCH_BITS).
+# One probe of the id index per epoch of log indices (see codec.ID_EPOCH_BITS).
 _BY_ID = (
     "SELECT idx FROM reading_ids WHERE id_key = ? AND epoch = ANY(ARRAY("
-    "SELECT generate_series(0, coalesce((SELECT max(epoch) FROM reading_ids), 0))"
-    " UNION ALL SELECT generate_series("
-    "(SELECT min(epoch) FROM reading_ids WHERE epoch < 0),"
-    " (SELECT max(epoch) FROM reading_ids WHERE epoch < 0))))"
+    "SELECT generate_series(0, coalesce((SELECT max(epoch) FROM reading_ids), 0))))"
 )
 
 # Arbitrary constants naming veriot's advisory locks (pg_advisory_xact_lock takes a bigint).

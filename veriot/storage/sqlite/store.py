@@ -21,15 +21,10 @@ from veriot.storage.migrations import check_newest, load_migrations
 from veriot.storage.sql import TILES, SqlStore, Table
 from veriot.storage.sqlite.pool import ConnectionPool
 
-# One probe of the id index per epoch: every coarse one from 0 up, then the fine ones not
-# merged yet, from the lowest to the highest below 0 (see codec.ID_EPOCH_BITS).
+# One probe of the id index per epoch of log indices (see codec.ID_EPOCH_BITS).
 _BY_ID = (
-    "WITH RECURSIVE coarse (e) AS (SELECT 0 UNION ALL SELECT e + 1 FROM coarse"
-    " WHERE e < (SELECT max(epoch) FROM reading_ids)),"
-    " fine (e) AS (SELECT min(epoch) FROM reading_ids WHERE epoch < 0"
-    " UNION ALL SELECT e + 1 FROM fine"
-    " WHERE e < (SELECT max(epoch) FROM reading_ids WHERE epoch < 0)),"
-    " epochs (e) AS (SELECT e FROM coarse UNION ALL SELECT e FROM fine WHERE e IS NOT NULL)"
+    "WITH RECURSIVE epochs (e) AS (SELECT 0 UNION ALL SELECT e + 1 FROM epochs"
+    " WHERE e < (SELECT max(epoch) FROM reading_ids))"
     " SELECT r.idx FROM epochs JOIN reading_ids AS r ON r.epoch = epochs.e AND r.id_key = ?"
 )
 _IN_CHUNK = 500
