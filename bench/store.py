@@ -19,10 +19,9 @@ with the same durability settings. Printed per backend and shape: readings/s of 
 and of the baseline over all their batches (so that work done once in many batches, such
 as a WAL checkpoint, counts), the median and the slowest batch in milliseconds, and the
 ratio store/baseline (1.0 would mean the store's indexes, tree tiles and row building
-cost nothing). For SQLite, on Linux, also
-the bytes written per reading by each (write calls of this process: the WAL, and the
-checkpoints that copy it into the database file), where every page a commit touches is
-written whole.
+cost nothing). For SQLite, on Linux, also the bytes written per reading by each (write
+calls of this process: the WAL, and the checkpoints that copy it into the database
+file), where every page a commit touches is written whole.
 
 PostgreSQL uses $VERIOT_TEST_POSTGRES or database `test` on 127.0.0.1:5432, in a
 throw-away schema; it is skipped with a note when unreachable.

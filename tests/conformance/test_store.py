@@ -36,6 +36,7 @@ from veriot.core.types import (
 )
 from veriot.ledger.segment import segment_readings
 from veriot.ports import AlertQuery, AppendBatch, Store
+from veriot.storage import codec
 from veriot.storage.testing import (
     BASE_TIME,
     SEGMENT_KINDS,
@@ -644,7 +645,7 @@ def test_every_reading_is_found_by_id_as_the_log_passes_id_epochs(store: Store) 
     alert, and of two in one append. At every step each reading is found by its id and
     the audit finds the index whole; an append that fails changes nothing."""
     (a,) = registered(store, 1)
-    coarse = 1 << 14
+    coarse = 1 << codec.ID_EPOCH_BITS
     segments: list[Segment] = []
 
     def append(segment: Segment | None, alerts: list[tuple[int, bytes]]) -> None:
@@ -661,11 +662,11 @@ def test_every_reading_is_found_by_id_as_the_log_passes_id_epochs(store: Store) 
         assert store.index_mismatches(0, size) == []
         assert store.get_reading(hashlib.sha256(b"no such reading").hexdigest()) is None
 
-    append(make_segment(a, 0, 0, 1500), [])  # every id in small epochs
+    append(make_segment(a, 0, 0, 1500), [])  # inside the first epoch
     check()
     append(make_segment(a, 1500, 1500, coarse - 1 - 1500), [])  # up to one short
     check()
-    # An alert would complete the first large epoch; the batch fails on a stored node.
+    # An alert would complete the first epoch; the batch fails on a stored node.
     late = make_segment(a, coarse, coarse, 40)
     failing = make_mixed_batch([late], alerts=[make_alert(coarse - 1)])
     stored_node = completed_nodes(0, 1)
