@@ -26,7 +26,7 @@ import multiprocessing
 import struct
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -434,7 +434,7 @@ class CheckPool:
             with self._lock:
                 future = worker.pending.pop(request_id, None)
                 worker.in_flight -= 1
-            if future is None:
+            if future is None or future.done():  # failed already, or its caller gave up
                 continue
             try:
                 if tag == b"R":
@@ -447,6 +447,8 @@ class CheckPool:
                     future.set_exception(CheckPoolError(payload.decode(errors="replace")))
             except msgspec.MsgspecError as exc:
                 future.set_exception(CheckPoolError(f"a check process answered badly: {exc}"))
+            except InvalidStateError:  # cancelled by its caller meanwhile
+                pass
 
     def _fail(self, worker: _Worker, reason: str) -> None:
         with self._lock:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from veriot.core.canonical import HASH_BYTES, SIGNATURE_BYTES
 from veriot.core.columns import FixedRuns, HexIds, MessageRuns
@@ -73,9 +73,18 @@ class _Plan:
     """The devices' last accepted sequence numbers after the commit."""
 
 
+def _running_future() -> Future[Any]:
+    """A future already running: what is queued is sequenced all the same, so it cannot
+    be cancelled (asyncio.wrap_future tries when the awaiting task is; setting the result
+    of a cancelled future would raise on the sequencer thread and stop it)."""
+    future: Future[Any] = Future()
+    future.set_running_or_notify_cancel()
+    return future
+
+
 class _CheckpointRequest:
     def __init__(self) -> None:
-        self.future: Future[Checkpoint | None] = Future()
+        self.future: Future[Checkpoint | None] = _running_future()
 
 
 class Sequencer:
@@ -140,7 +149,7 @@ class Sequencer:
     ) -> Future[list[Verdict]]:
         """Queues checked readings; the future gives one verdict per item, in order,
         once the accepted ones are durable."""
-        future: Future[list[Verdict]] = Future()
+        future: Future[list[Verdict]] = _running_future()
         self._queue.put(_Submission(items, events, future, alerts))
         return future
 

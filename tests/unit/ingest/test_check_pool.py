@@ -253,3 +253,19 @@ def test_workers_yield_the_cores_to_the_service_process(pool: CheckPool) -> None
     for worker in pool._workers:
         niceness = os.getpriority(os.PRIO_PROCESS, worker.process.pid)
         assert niceness == min(19, own + HELPER_NICENESS)
+
+
+def test_a_request_its_caller_gave_up_on_does_not_stop_later_answers(
+    pool: CheckPool, fleet: Fleet
+) -> None:
+    # An HTTP request whose task is cancelled (the service shutting down, say) cancels its
+    # future (asyncio.wrap_future does); the answer that arrives later must not stop the
+    # reading of the worker's later answers.
+    now = time.time()
+    for _ in range(2 * pool.processes):  # every worker answers a cancelled request
+        given_up = pool.check(fleet.body(now, seq0=3000), now)
+        assert given_up.cancel()
+    body = fleet.body(now, seq0=4000)
+    want = check_here(fleet.store, body, now)
+    for _ in range(2 * pool.processes):
+        assert pool.check(body, now).result(30).items == want.items

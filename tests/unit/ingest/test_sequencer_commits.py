@@ -145,6 +145,22 @@ def test_verdicts_and_the_log_size_wait_for_the_commit(
     assert sequencer.size == store.log_size() == 5
 
 
+def test_a_submission_whose_caller_gave_up_is_still_committed_and_ingest_goes_on(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> None:
+    # An HTTP request's task cancelled while its readings wait for their commit (the
+    # service shutting down, say) tries to cancel the submission's future
+    # (asyncio.wrap_future does). Once queued, its readings are sequenced all the same,
+    # and the sequencer goes on answering later submissions.
+    first = hold_first_commit(store, sequencer, key)
+    assert not first.cancel()
+    store.gate.set()
+    assert [v.index for v in first.result(WAIT_S)] == [0, 1, 2]
+    later = submit(sequencer, store, signed(key, 4))
+    assert [v.index for v in later.result(WAIT_S)] == [3]
+    assert sequencer.size == store.log_size() == 4
+
+
 def test_a_failed_commit_keeps_nothing_and_the_log_has_no_hole(
     store: GatedStore, sequencer: Sequencer, key: DeviceKey
 ) -> None:
