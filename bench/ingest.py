@@ -49,14 +49,20 @@ About a tenth of all the service's samples were the kernel switching and waking 
 
 Each durable commit costs the service about 1 ms of CPU whatever its size (2026-12-07,
 per-reading signatures, requests of 100: 9.7 to 10.7 us per reading at 580 to 680
-readings per commit, 14 to 18.5 us at 100 to 195). Commits stay large because answers
-from the check processes reach the sequencer in bunches. An experiment read those
-answers on the event loop instead of on a reader thread per check process: with
-1-reading requests it took 14% less service CPU per request (285 to 310 us against 330
-to 360) and gave 10 to 20% more requests/s, but the answers then reached the sequencer
-one by one, and with per-reading signatures it committed 2 to 6 times as often and lost
-5 to 10% (a 4 to 20 ms wait for requests still being checked won back only part of it).
-Cheaper commits come first; `--batch-size 1` measures small requests.
+readings per commit, 14 to 18.5 us at 100 to 195). The service reads the check
+processes' answers on its event loop (one wake-up per answer rather than a reader
+thread's and then the loop's), and those answers reach the sequencer one by one, so a
+group waits up to 20 ms for requests still being checked (veriot/ingest/sequencer.py,
+LINGER_S). Against reader threads and no wait, alternating runs on 2 cores (2026-12-07):
+- `--batch-size 1`: 2,833 to 2,839 requests/s against 2,320 to 2,433 with per-reading
+  signatures, 2,522 to 2,603 against 2,117 to 2,274 per batch; the service took 290 to
+  332 us per request against 410 to 467, with 32 requests per commit against 12; p99
+  latency 14.5 to 18.4 ms against 20.0 to 26.1;
+- requests of 100: per batch 81,303 to 81,819/s against 76,719 to 78,027 (service 11.0
+  against 12.1 to 12.3 us per reading; p99 66 to 74 ms against 88 to 90); per-reading
+  signatures unchanged within the noise (23,321 to 24,111 against 23,606 to 24,156).
+Reading the answers on the loop without the wait made per-reading signatures commit up
+to 6 times as often, and lose 5 to 10%.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ themselves.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import secrets
@@ -96,9 +97,10 @@ class Node:
             helpers.append(("alerts", scorer))
         return helpers
 
-    def start(self) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Starts every component; when one cannot start (an unreachable MQTT broker, say),
-        stops those already running and raises."""
+        stops those already running and raises. `loop` is the event loop that serves the
+        node's requests, if any: the check processes' answers are read on it."""
         try:
             if self.check_pool is None and self.settings.verify_processes:
                 from veriot.ingest.check_pool import CheckPool
@@ -109,9 +111,11 @@ class Node:
                     settings.db,
                     settings.data_dir,
                     settings.max_clock_skew_s,
+                    loop,
                 )
                 self.devices.listeners.append(self.check_pool.put_device)
                 self.ingest.verifier.verify_many = self.check_pool
+                self.sequencer.coming = self.check_pool.in_flight
                 if self.alerts is not None and self.alerts.engine is not None:
                     from veriot.ingest.alert_process import ProcessScorer
 
@@ -143,6 +147,7 @@ class Node:
         if self.check_pool is not None:
             self.devices.listeners.remove(self.check_pool.put_device)
             self.ingest.verifier.verify_many = verify_signatures
+            self.sequencer.coming = None
             self.check_pool.close()
             self.check_pool = None
         if self.registry is not None:

@@ -37,7 +37,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.verify_pool = ThreadPoolExecutor(workers, thread_name_prefix="veriot-verify")
         if manage_node:
-            node.start()
+            node.start(asyncio.get_running_loop())
         try:
             yield
         finally:

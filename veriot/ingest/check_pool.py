@@ -10,9 +10,16 @@ the service costs a fraction of checking them.
 
 Each worker has its own DeviceCache over its own connection to the store. The service
 sends it every device change on the same pipe as the bodies, so a registration or a
-revocation is in force for every body sent after it. Workers also verify plain lists of
+revocation is in force for every body sent after it (and for those still waiting in the
+service for a worker, see WORKER_QUEUE). Workers also verify plain lists of
 signatures (the pool is a VerifyMany), for the front doors that check in the service
 process (MQTT).
+
+The service reads the answers on its event loop when it has one (`loop`): an answer
+then wakes only the loop, which settles the request's future itself, where a reader
+thread per worker would wake first and then wake the loop (bench/ingest.py: each
+cross-thread wake-up costs tens of microseconds of kernel time on a virtual machine,
+more than decoding a small answer). Without a loop, a thread per worker reads them.
 
 A worker that dies fails its requests in flight with CheckPoolError; the caller checks
 those bodies in its own process, and later bodies go to the workers still alive.
@@ -20,12 +27,15 @@ those bodies in its own process, and later bodies go to the workers still alive.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import multiprocessing
+import os
 import struct
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -61,6 +71,16 @@ START_TIMEOUT_S = 60.0
 #   and, once at start, b"ready" or b"fatal:" reason.
 _ID = struct.Struct(">Q")
 _NOW = struct.Struct(">d")
+
+WORKER_QUEUE = 2
+"""With an event loop, requests a worker holds at most (one it checks, one waiting);
+later ones wait in the service for the first worker to answer. A worker's pipe then
+never fills, so the loop never waits to write, and each request goes to the worker that
+is free first."""
+
+READ_CHUNK = 1 << 18
+"""Bytes read from a worker's pipe per wake-up of the event loop (it wakes again while
+more are waiting)."""
 
 
 class CheckPoolError(VeriotError):
@@ -246,8 +266,11 @@ def decode_result(data: bytes) -> CheckResult:
 # --- the worker process ------------------------------------------------------------------
 
 
-def _serve(conn: Connection, db: str | None, data_dir: str, max_skew_s: float) -> None:
-    """A worker's main loop: answers each message in order until the pipe closes."""
+def _serve(
+    inbox: Connection, outbox: Connection, db: str | None, data_dir: str, max_skew_s: float
+) -> None:
+    """A worker's main loop: answers each message of `inbox` on `outbox`, in order, until
+    the service closes `inbox`."""
     # Imported here: the worker is spawned, and only it needs a store of its own.
     from veriot.ingest.devices import DeviceCache
     from veriot.storage import open_store
@@ -256,16 +279,16 @@ def _serve(conn: Connection, db: str | None, data_dir: str, max_skew_s: float) -
         store = open_store(db, Path(data_dir))
         devices = DeviceCache(store)
     except Exception as exc:  # the service reports it and does not start
-        conn.send_bytes(b"fatal:" + f"{type(exc).__name__}: {exc}".encode())
+        outbox.send_bytes(b"fatal:" + f"{type(exc).__name__}: {exc}".encode())
         return
     verifier = Verifier(devices.get, max_skew_s)
     tune_gc_for_service()
     lower_helper_priority()
-    conn.send_bytes(b"ready")
+    outbox.send_bytes(b"ready")
     try:
         while True:
             try:
-                message = conn.recv_bytes()
+                message = inbox.recv_bytes()
             except EOFError:
                 return
             tag = message[:1]
@@ -274,7 +297,7 @@ def _serve(conn: Connection, db: str | None, data_dir: str, max_skew_s: float) -
             elif tag == b"F":
                 devices.refresh()
             else:
-                conn.send_bytes(_answer(verifier, tag, message))
+                outbox.send_bytes(_answer(verifier, tag, message))
     finally:
         store.close()
 
@@ -300,28 +323,104 @@ def _answer(verifier: Verifier, tag: bytes, message: bytes) -> bytes:
 
 # --- the service's side -------------------------------------------------------------------
 
+_LENGTH = struct.Struct("!i")
+_LONG_LENGTH = struct.Struct("!Q")
+
+
+class Frames:
+    """Splits the bytes read from a multiprocessing Connection's pipe into the messages
+    that `send_bytes` framed: a signed 32-bit big-endian length (or -1 and an unsigned
+    64-bit length) before each message. Feed it bytes as they arrive, in any pieces."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The messages completed by `data`, in order; a partial one waits for more."""
+        buffer = self._buffer
+        buffer += data
+        messages: list[bytes] = []
+        at = 0
+        while len(buffer) - at >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(buffer, at)
+            head = _LENGTH.size
+            if size == -1:
+                if len(buffer) - at < head + _LONG_LENGTH.size:
+                    break
+                (size,) = _LONG_LENGTH.unpack_from(buffer, at + head)
+                head += _LONG_LENGTH.size
+            elif size < 0:
+                raise ValueError(f"a message of {size} bytes")
+            if len(buffer) - at - head < size:
+                break
+            messages.append(bytes(buffer[at + head : at + head + size]))
+            at += head + size
+        del buffer[:at]
+        return messages
+
+
+def frame(message: bytes) -> bytes:
+    """`message` framed as `send_bytes` frames it (see Frames)."""
+    if len(message) <= 0x7FFFFFFF:
+        return _LENGTH.pack(len(message)) + message
+    return _LENGTH.pack(-1) + _LONG_LENGTH.pack(len(message)) + message
+
+
+_Pending = Future[Any] | asyncio.Future[Any]
+"""A request's future: a thread's, or (`CheckPool.check_async`) the event loop's."""
+
 
 class _Worker:
-    __slots__ = ("alive", "conn", "in_flight", "pending", "process", "send_lock")
+    """A worker process and the service's ends of its two pipes: `requests` (the service
+    only sends) and `answers` (the service only reads). One pipe each way because the
+    event loop makes the end it watches non-blocking, which a sending end must not be."""
 
-    def __init__(self, process: Any, conn: Connection) -> None:
+    __slots__ = (
+        "alive",
+        "answers",
+        "frames",
+        "in_flight",
+        "outgoing",
+        "pending",
+        "process",
+        "requests",
+        "send_lock",
+        "writing",
+    )
+
+    def __init__(self, process: Any, requests: Connection, answers: Connection) -> None:
         self.process = process
-        self.conn = conn
+        self.requests = requests
+        self.answers = answers
         self.send_lock = threading.Lock()
-        self.pending: dict[int, Future[Any]] = {}
+        self.pending: dict[int, _Pending] = {}
         self.in_flight = 0
         self.alive = True
+        self.frames = Frames()
+        self.outgoing: deque[memoryview] = deque()  # framed, for the event loop to write
+        self.writing = False  # the loop waits to write more
 
 
 class CheckPool:
     """`processes` worker processes checking request bodies against the store at `db` /
     `data_dir` (as open_store names it; not "memory:", which a worker cannot share).
 
+    With `loop`, the answers are read on that event loop (which must run while the pool
+    is in use, and `check_async` there awaits them without a thread hop); without one, on
+    a thread per worker.
+
     Thread-safe. Raises StoreError-like VeriotError at start when a worker cannot open
     the store. Call `close` when done.
     """
 
-    def __init__(self, processes: int, db: str | None, data_dir: Path, max_skew_s: float) -> None:
+    def __init__(
+        self,
+        processes: int,
+        db: str | None,
+        data_dir: Path,
+        max_skew_s: float,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         if processes < 1:
             raise ValueError(f"want at least one check process; got {processes}")
         if db == "memory:":
@@ -330,23 +429,31 @@ class CheckPool:
         self._ids = itertools.count()
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
+        self._loop = loop
+        self._loop_thread: int | None = None  # set once the loop reads the answers
+        # With a loop: requests waiting for a worker with fewer than WORKER_QUEUE.
+        self._backlog: deque[tuple[int, _Pending, bytes]] = deque()
         context = multiprocessing.get_context("spawn")  # the service has threads running
         try:
             for n in range(processes):
-                parent, child = context.Pipe()
+                # Socket pairs, each used one way: they buffer more than a pipe does
+                # (a sender waits less for a busy worker).
+                requests, inbox = context.Pipe()
+                answers, outbox = context.Pipe()
                 process = context.Process(
                     target=_serve,
-                    args=(child, db, str(data_dir), max_skew_s),
+                    args=(inbox, outbox, db, str(data_dir), max_skew_s),
                     name=f"veriot-check-{n}",
                     daemon=True,
                 )
                 process.start()
-                child.close()
-                self._workers.append(_Worker(process, parent))
+                inbox.close()
+                outbox.close()
+                self._workers.append(_Worker(process, requests, answers))
             for worker in self._workers:
-                if not worker.conn.poll(START_TIMEOUT_S):
+                if not worker.answers.poll(START_TIMEOUT_S):
                     raise CheckPoolError(f"a check process did not start in {START_TIMEOUT_S}s")
-                hello = worker.conn.recv_bytes()
+                hello = worker.answers.recv_bytes()
                 if hello != b"ready":
                     raise CheckPoolError(
                         f"a check process could not start: {hello.removeprefix(b'fatal:').decode()}"
@@ -354,10 +461,19 @@ class CheckPool:
         except BaseException:
             self.close()
             raise
+        if loop is not None:
+            for worker in self._workers:
+                os.set_blocking(worker.requests.fileno(), False)
+            loop.call_soon_threadsafe(self._watch)
+            return
         for n, worker in enumerate(self._workers):
             threading.Thread(
                 target=self._read, args=(worker,), name=f"veriot-check-reader-{n}", daemon=True
             ).start()
+
+    def in_flight(self) -> int:
+        """How many requests are being checked or wait for a worker."""
+        return len(self._backlog) + sum(w.in_flight for w in self._workers if w.alive)
 
     @property
     def process_ids(self) -> list[int]:
@@ -369,36 +485,72 @@ class CheckPool:
     def check(self, body: bytes, now: float) -> Future[CheckResult]:
         """Decodes and checks `body` at receiver time `now` on a worker. The future raises
         DecodeError for a malformed body, CheckPoolError when no worker could answer."""
-        return self._send(b"B", _NOW.pack(now), body)
+        future: Future[CheckResult] = Future()
+        self._send(future, b"B", _NOW.pack(now), body)
+        return future
+
+    async def check_async(self, body: bytes, now: float) -> CheckResult:
+        """`check`, awaited. On the pool's own event loop the answer settles the awaiting
+        task's future directly."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop or threading.get_ident() != self._loop_thread:
+            return await asyncio.wrap_future(self.check(body, now))
+        future: asyncio.Future[CheckResult] = loop.create_future()
+        self._send(future, b"B", _NOW.pack(now), body)
+        return await future
 
     def __call__(self, checks: Sequence[SignatureCheck]) -> list[bool]:
         """Verifies signatures on a worker (a VerifyMany); a few, or with no worker left,
-        on the calling thread."""
-        if len(checks) < MIN_SHIPPED:
+        on the calling thread. On the pool's event loop, which reads the answers and so
+        cannot wait for one, always on the calling thread."""
+        if len(checks) < MIN_SHIPPED or threading.get_ident() == self._loop_thread:
             return verify_signatures(checks)
+        future: Future[list[bool]] = Future()
+        self._send(future, b"V", b"", _encoder.encode(list(checks)))
         try:
-            answer: list[bool] = self._send(b"V", b"", _encoder.encode(list(checks))).result()
+            return future.result()
         except CheckPoolError:
             return verify_signatures(checks)
-        return answer
 
-    def _send(self, tag: bytes, head: bytes, payload: bytes) -> Future[Any]:
-        future: Future[Any] = Future()
+    def _send(self, future: _Pending, tag: bytes, head: bytes, payload: bytes) -> None:
         request_id = next(self._ids)
+        message = tag + _ID.pack(request_id) + head + payload
         with self._lock:
             alive = [w for w in self._workers if w.alive]
-            if not alive:
-                future.set_exception(CheckPoolError("no check process is running"))
-                return future
-            worker = min(alive, key=lambda w: w.in_flight)
-            worker.in_flight += 1
-            worker.pending[request_id] = future
-        try:
-            with worker.send_lock:
-                worker.conn.send_bytes(tag + _ID.pack(request_id) + head + payload)
-        except (OSError, ValueError) as exc:
-            self._fail(worker, f"a check process stopped: {exc}")
-        return future
+            if alive:
+                worker = min(alive, key=lambda w: w.in_flight)
+                if self._loop is not None and worker.in_flight >= WORKER_QUEUE:
+                    self._backlog.append((request_id, future, message))
+                    return
+                worker.in_flight += 1
+                worker.pending[request_id] = future
+        if not alive:
+            future.set_exception(CheckPoolError("no check process is running"))
+            return
+        self._post(worker, message)
+
+    def _dispatch(self) -> None:
+        """Sends waiting requests to the workers with room for them."""
+        sends: list[tuple[_Worker, bytes]] = []
+        failed: list[_Pending] = []
+        with self._lock:
+            while self._backlog:
+                alive = [w for w in self._workers if w.alive]
+                if not alive:
+                    failed = [future for _, future, _ in self._backlog]
+                    self._backlog.clear()
+                    break
+                worker = min(alive, key=lambda w: w.in_flight)
+                if worker.in_flight >= WORKER_QUEUE:
+                    break
+                request_id, future, message = self._backlog.popleft()
+                worker.in_flight += 1
+                worker.pending[request_id] = future
+                sends.append((worker, message))
+        for worker, message in sends:
+            self._post(worker, message)
+        for future in failed:
+            self._settle_failed(future, "no check process is running")
 
     # -- device changes ------------------------------------------------------------------
 
@@ -413,42 +565,119 @@ class CheckPool:
     def _broadcast(self, message: bytes) -> None:
         for worker in self._workers:
             if worker.alive:
-                try:
-                    with worker.send_lock:
-                        worker.conn.send_bytes(message)
-                except (OSError, ValueError) as exc:
-                    self._fail(worker, f"a check process stopped: {exc}")
+                self._post(worker, message)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _post(self, worker: _Worker, message: bytes) -> None:
+        """Sends `message` to `worker`, after every message posted before it. Without an
+        event loop, at once, waiting while the pipe is full. With one, through the
+        worker's queue, which the loop writes without ever waiting: it also reads the
+        answers, and waiting on a worker that waits for its answers to be read would
+        deadlock."""
+        if self._loop is None:
+            try:
+                with worker.send_lock:
+                    worker.requests.send_bytes(message)
+            except (OSError, ValueError) as exc:
+                self._fail(worker, f"a check process stopped: {exc}")
+            return
+        worker.outgoing.append(memoryview(frame(message)))
+        self._on_loop(self._flush, worker)
+
+    def _flush(self, worker: _Worker) -> None:
+        """On the event loop: writes what the pipe takes of the worker's queue, and has
+        the loop call again when it takes more."""
+        loop = self._loop
+        assert loop is not None
+        failed: Exception | None = None
+        with worker.send_lock:
+            outgoing = worker.outgoing
+            try:
+                fd = worker.requests.fileno()
+                while outgoing:
+                    data = outgoing[0]
+                    try:
+                        written = os.write(fd, data)
+                    except BlockingIOError:
+                        written = 0
+                    if written < len(data):
+                        outgoing[0] = data[written:]
+                        if not worker.writing:
+                            loop.add_writer(fd, self._flush, worker)
+                            worker.writing = True
+                        return
+                    outgoing.popleft()
+                if worker.writing:
+                    loop.remove_writer(fd)
+                    worker.writing = False
+            except (OSError, ValueError) as exc:
+                failed = exc
+        if failed is not None:
+            self._fail(worker, f"a check process stopped: {failed}")
 
     # -- answers ---------------------------------------------------------------------------
 
     def _read(self, worker: _Worker) -> None:
+        """A reader thread's loop (without an event loop)."""
         while True:
             try:
-                message = worker.conn.recv_bytes()
+                message = worker.answers.recv_bytes()
             except (EOFError, OSError):
                 self._fail(worker, "a check process stopped")
                 return
-            tag = message[:1]
-            (request_id,) = _ID.unpack_from(message, 1)
-            payload = message[1 + _ID.size :]
-            with self._lock:
-                future = worker.pending.pop(request_id, None)
-                worker.in_flight -= 1
-            if future is None or future.done():  # failed already, or its caller gave up
-                continue
-            try:
-                if tag == b"R":
-                    future.set_result(decode_result(payload))
-                elif tag == b"S":
-                    future.set_result(_bools_decoder.decode(payload))
-                elif tag == b"E":
-                    future.set_exception(DecodeError(payload.decode()))
-                else:
-                    future.set_exception(CheckPoolError(payload.decode(errors="replace")))
-            except msgspec.MsgspecError as exc:
-                future.set_exception(CheckPoolError(f"a check process answered badly: {exc}"))
-            except InvalidStateError:  # cancelled by its caller meanwhile
-                pass
+            self._answered(worker, message)
+
+    def _watch(self) -> None:
+        """On the event loop: reads each worker's answers when they arrive."""
+        loop = self._loop
+        assert loop is not None
+        self._loop_thread = threading.get_ident()
+        for worker in self._workers:
+            if worker.alive:
+                loop.add_reader(worker.answers.fileno(), self._readable, worker)
+
+    def _readable(self, worker: _Worker) -> None:
+        """On the event loop, when a worker's pipe has bytes: settles the requests whose
+        answers are complete."""
+        try:
+            data = os.read(worker.answers.fileno(), READ_CHUNK)
+            messages = worker.frames.feed(data) if data else None
+        except BlockingIOError:  # woken with nothing to read after all
+            return
+        except (OSError, ValueError) as exc:
+            self._fail(worker, f"a check process stopped: {exc}")
+            return
+        if messages is None:
+            self._fail(worker, "a check process stopped")
+            return
+        for message in messages:
+            self._answered(worker, message)
+
+    def _answered(self, worker: _Worker, message: bytes) -> None:
+        tag = message[:1]
+        (request_id,) = _ID.unpack_from(message, 1)
+        payload = message[1 + _ID.size :]
+        with self._lock:
+            future = worker.pending.pop(request_id, None)
+            worker.in_flight -= 1
+        if self._backlog:
+            self._dispatch()
+        if future is None or future.done():  # failed already, or its caller gave up
+            return
+        try:
+            if tag == b"R":
+                future.set_result(decode_result(payload))
+            elif tag == b"S":
+                future.set_result(_bools_decoder.decode(payload))
+            elif tag == b"E":
+                future.set_exception(DecodeError(payload.decode()))
+            else:
+                future.set_exception(CheckPoolError(payload.decode(errors="replace")))
+        except msgspec.MsgspecError as exc:
+            future.set_exception(CheckPoolError(f"a check process answered badly: {exc}"))
+        except InvalidStateError:  # cancelled by its caller meanwhile
+            pass
 
     def _fail(self, worker: _Worker, reason: str) -> None:
         with self._lock:
@@ -457,19 +686,69 @@ class CheckPool:
             worker.alive = False
             pending = list(worker.pending.values())
             worker.pending.clear()
+        if self._loop_thread is not None:
+            self._on_loop(self._unwatch, worker)
         if pending:
             log.error("%s; %d requests are checked in the service instead", reason, len(pending))
         for future in pending:
-            if not future.done():
-                future.set_exception(CheckPoolError(reason))
+            self._settle_failed(future, reason)
+        if self._backlog:
+            self._dispatch()
+
+    def _settle_failed(self, future: _Pending, reason: str) -> None:
+        if isinstance(future, asyncio.Future):
+            self._on_loop(_fail_future, future, reason)
+        else:
+            _fail_future(future, reason)
+
+    def _unwatch(self, worker: _Worker) -> None:
+        """On the event loop (or with it stopped): stops reading a worker's pipe."""
+        assert self._loop is not None
+        if self._loop.is_closed():
+            return
+        if not worker.answers.closed:
+            self._loop.remove_reader(worker.answers.fileno())
+        if worker.writing and not worker.requests.closed:
+            self._loop.remove_writer(worker.requests.fileno())
+            worker.writing = False
+
+    def _on_loop(self, call: Callable[..., object], *args: Any) -> None:
+        """Runs `call(*args)` on the event loop: at once when on it, or when it is not
+        running (nothing else touches what it reads then), else soon."""
+        loop = self._loop
+        assert loop is not None
+        if threading.get_ident() == self._loop_thread or not loop.is_running():
+            call(*args)
+        else:
+            loop.call_soon_threadsafe(call, *args)
 
     def close(self) -> None:
         """Stops every worker (each finishes the message it is on)."""
+        if self._loop_thread is not None:
+            done: Future[None] = Future()
+            self._on_loop(self._unwatch_all, done)
+            try:
+                done.result(START_TIMEOUT_S)
+            except TimeoutError:
+                log.error("the event loop did not stop reading the check processes' pipes")
+            for worker in self._workers:
+                self._fail(worker, "the check pool closed")
         for worker in self._workers:
             worker.alive = False
-            worker.conn.close()
+            worker.requests.close()
+            worker.answers.close()
         for worker in self._workers:
             worker.process.join(10)
             if worker.process.is_alive():
                 worker.process.kill()
         self._workers = []
+
+    def _unwatch_all(self, done: Future[None]) -> None:
+        for worker in self._workers:
+            self._unwatch(worker)
+        done.set_result(None)
+
+
+def _fail_future(future: _Pending, reason: str) -> None:
+    if not future.done():
+        future.set_exception(CheckPoolError(reason))

@@ -47,6 +47,19 @@ T = TypeVar("T")
 MAX_GROUP_READINGS = 20_000
 """Upper bound on readings per commit, so one commit stays short."""
 
+LINGER_S = 0.02
+"""How long a group waits at most for requests still on their way (`coming`).
+
+A commit costs the service about a millisecond of CPU whatever its size, and answers
+from the check processes reach the sequencer one by one; committing each at once spends
+that millisecond on every request. Waiting for those being checked (and no longer: with
+none on its way, or LINGER_READINGS gathered, a group commits at once) shares it
+(bench/ingest.py, 2026-12-07: with 1-reading requests 32 share a commit rather than 10,
+and the service takes 235 rather than 330 us per request)."""
+
+LINGER_READINGS = 500
+"""A group of this many readings commits without waiting for more."""
+
 AppendedHook = Callable[[Sequence[Segment], Sequence[tuple[int, bytes]]], None]
 """Called after each commit with the segments of readings and the (index, leaf) alert
 leaves stored."""
@@ -121,6 +134,14 @@ class Sequencer:
         self._worker: threading.Thread | None = None
         self._committed_size = self._tree.size
         self._stale = False  # True after a failed append until the log is re-read
+        self.coming: Callable[[], int] | None = None
+        """How many requests are on their way to `submit` (being checked): while some
+        are, a group of fewer than LINGER_READINGS readings waits up to `linger_s` for
+        more (see LINGER_S). None: groups never wait."""
+        self.linger_s = LINGER_S
+
+    def _coming(self) -> int:
+        return self.coming() if self.coming is not None else 0
 
     # -- public, thread-safe ---------------------------------------------------------
 
@@ -197,6 +218,7 @@ class Sequencer:
     ) -> bool:
         item: _Submission | _CheckpointRequest | None = first
         count = 0
+        deadline = time.monotonic() + self.linger_s
         while True:
             if item is None:
                 return True
@@ -210,7 +232,13 @@ class Sequencer:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return False
+                wait = deadline - time.monotonic()
+                if count >= LINGER_READINGS or wait <= 0 or not self._coming():
+                    return False
+                try:
+                    item = self._queue.get(timeout=wait)
+                except queue.Empty:
+                    return False
 
     def _drain_and_finish(self) -> None:
         while True:

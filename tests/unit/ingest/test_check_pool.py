@@ -4,14 +4,19 @@ requests fail with CheckPoolError rather than hang."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import multiprocessing
 import os
+import struct
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 import pytest
+import uvloop
 
 from veriot.core.canonical import device_prefix
 from veriot.core.columns import FixedRuns, HexIds, MessageRuns
@@ -25,8 +30,10 @@ from veriot.ingest.check_pool import (
     MIN_SHIPPED,
     CheckPool,
     CheckPoolError,
+    Frames,
     decode_result,
     encode_result,
+    frame,
 )
 from veriot.ingest.service import HELPER_NICENESS
 from veriot.ingest.verdict import Reason, Verdict
@@ -74,11 +81,54 @@ def fleet(data: Path) -> Iterator[Fleet]:
     store.close()
 
 
+@pytest.fixture(scope="module", params=["threads", "asyncio", "uvloop"])
+def answers_on(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLoop | None]:
+    """Where the pool reads its workers' answers: on reader threads, or on an event loop
+    running in a thread of its own, as the service's (uvicorn runs uvloop)."""
+    if request.param == "threads":
+        yield None
+        return
+    loop = uvloop.new_event_loop() if request.param == "uvloop" else asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
 @pytest.fixture(scope="module")
-def pool(data: Path, fleet: Fleet) -> Iterator[CheckPool]:
-    pool = CheckPool(2, None, data, SKEW)
+def pool(
+    data: Path, fleet: Fleet, answers_on: asyncio.AbstractEventLoop | None
+) -> Iterator[CheckPool]:
+    pool = CheckPool(2, None, data, SKEW, answers_on)
     yield pool
     pool.close()
+
+
+def test_frames_split_what_send_bytes_framed_however_it_arrives() -> None:
+    messages = [b"", b"x", bytes(range(256)) * 80]  # the last over 16 KiB: two writes
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    try:
+        sent = []
+        for message in messages:  # frame() writes what Connection.send_bytes writes
+            writer.send_bytes(message)
+            sent.append(os.read(reader.fileno(), len(message) + 100))
+        assert sent == [frame(m) for m in messages]
+    finally:
+        reader.close()
+        writer.close()
+    stream = b"".join(frame(m) for m in messages)
+    for piece in (1, 3, 4, 5, 1000, len(stream)):
+        frames = Frames()
+        got = []
+        for start in range(0, len(stream), piece):
+            got += frames.feed(stream[start : start + piece])
+        assert got == messages
+    # the long form, as send_bytes frames 2 GiB and more: -1, then a 64-bit length
+    assert Frames().feed(struct.pack("!iQ", -1, 3) + b"abc") == [b"abc"]
+    with pytest.raises(ValueError, match="-2 bytes"):
+        Frames().feed(struct.pack("!i", -2))
 
 
 def test_results_cross_the_pipe_unchanged(fleet: Fleet) -> None:
@@ -225,8 +275,10 @@ def test_pool_verifies_signature_lists_like_the_caller(pool: CheckPool, fleet: F
     assert pool(checks)[4] is False and sum(pool(checks)) == 11
 
 
-def test_dead_workers_fail_their_requests_and_checks_fall_back(data: Path, fleet: Fleet) -> None:
-    pool = CheckPool(1, None, data, SKEW)
+def test_dead_workers_fail_their_requests_and_checks_fall_back(
+    data: Path, fleet: Fleet, answers_on: asyncio.AbstractEventLoop | None
+) -> None:
+    pool = CheckPool(1, None, data, SKEW, answers_on)
     try:
         for worker in pool._workers:
             worker.process.kill()
@@ -269,3 +321,55 @@ def test_a_request_its_caller_gave_up_on_does_not_stop_later_answers(
     want = check_here(fleet.store, body, now)
     for _ in range(2 * pool.processes):
         assert pool.check(body, now).result(30).items == want.items
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def on_a_loop(
+    request: pytest.FixtureRequest, data: Path, fleet: Fleet
+) -> Iterator[tuple[CheckPool, asyncio.AbstractEventLoop]]:
+    """A pool that reads its answers on an event loop running in a thread of its own."""
+    loop = uvloop.new_event_loop() if request.param == "uvloop" else asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    pool = CheckPool(2, None, data, SKEW, loop)
+    yield pool, loop
+    pool.close()
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+def test_on_the_event_loop_many_large_bodies_at_once_are_all_answered(
+    on_a_loop: tuple[CheckPool, asyncio.AbstractEventLoop], fleet: Fleet
+) -> None:
+    # More bytes than the pipes hold, both ways: a loop that waited to write a body
+    # while the worker waited for its answers to be read would never answer.
+    pool, loop = on_a_loop
+    now = time.time()
+    records = (Record("temperature", 4.5, now, "Cel"), Record("humidity", 80.0, now, "%RH"))
+    body = encode_request([sign_reading(fleet.key, 10_000 + i, records) for i in range(1000)], [])
+    want = check_here(fleet.store, body, now).items
+    assert len(body) > 256 << 10  # more than a socket pair buffers one way
+
+    async def all_at_once() -> list[CheckResult]:
+        return await asyncio.gather(*(pool.check_async(body, now) for _ in range(12)))
+
+    results = asyncio.run_coroutine_threadsafe(all_at_once(), loop).result(120)
+    assert all(r.items == want for r in results)
+    assert pool.in_flight() == 0
+
+
+def test_on_the_event_loop_signature_lists_are_verified_there(
+    on_a_loop: tuple[CheckPool, asyncio.AbstractEventLoop], fleet: Fleet
+) -> None:
+    # The loop reads the answers, so it cannot wait for one: it verifies in place.
+    pool, loop = on_a_loop
+    key = fleet.key
+    checks = [(key.public_key, bytes([i]) * 40, key.sign(bytes([i]) * 40)) for i in range(12)]
+    checks[4] = (key.public_key, checks[4][1], bytes(64))
+
+    async def verify() -> list[bool]:
+        return pool(checks)
+
+    got = asyncio.run_coroutine_threadsafe(verify(), loop).result(30)
+    assert got == verify_signatures(checks) and got[4] is False

@@ -25,7 +25,7 @@ from veriot.core.types import (
 )
 from veriot.device import DeviceKey, sign_reading
 from veriot.ingest.event_budget import EventBudget
-from veriot.ingest.sequencer import Sequencer
+from veriot.ingest.sequencer import LINGER_READINGS, Sequencer
 from veriot.ingest.verdict import Reason, Verdict
 from veriot.ingest.verify import Verifier
 from veriot.ports import AppendBatch
@@ -50,12 +50,14 @@ class GatedStore(MemoryStore):
         self.fail_next = 0
         self.away = False
         self.land_then_fail = False
+        self.appends = 0
 
     def _reach(self) -> None:
         if self.away:
             raise StoreError("connection refused")
 
     def append(self, batch: AppendBatch) -> None:
+        self.appends += 1
         self.entered.release()
         assert self.gate.wait(WAIT_S), "the test never opened the gate"
         self._reach()
@@ -159,6 +161,45 @@ def test_a_submission_whose_caller_gave_up_is_still_committed_and_ingest_goes_on
     later = submit(sequencer, store, signed(key, 4))
     assert [v.index for v in later.result(WAIT_S)] == [3]
     assert sequencer.size == store.log_size() == 4
+
+
+def test_a_group_waits_for_requests_still_being_checked(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> None:
+    # Answers from the check processes arrive one by one; a group waits for those on
+    # their way and commits them together.
+    coming = [1]
+    sequencer.coming = lambda: coming[0]
+    sequencer.linger_s = 3600.0
+    before = store.appends
+    first = submit(sequencer, store, signed(key, 1, 2, 3))
+    assert store.entered.acquire(timeout=0.2) is False  # waiting for the one coming
+    coming[0] = 0
+    second = submit(sequencer, store, signed(key, 4, 5))
+    assert [v.index for v in first.result(WAIT_S)] == [0, 1, 2]
+    assert [v.index for v in second.result(WAIT_S)] == [3, 4]
+    assert store.appends - before == 1
+
+
+def test_a_group_commits_at_once_with_nothing_coming_or_enough_gathered(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> None:
+    sequencer.linger_s = 3600.0  # a wait would outlast every result() below
+    sequencer.coming = lambda: 0
+    assert [v.index for v in submit(sequencer, store, signed(key, 1)).result(WAIT_S)] == [0]
+    sequencer.coming = lambda: 1  # something on its way, but the group is large enough
+    many = submit(sequencer, store, signed(key, *range(2, 2 + LINGER_READINGS)))
+    assert len(many.result(WAIT_S)) == LINGER_READINGS
+    sequencer.coming = None
+    assert submit(sequencer, store, signed(key, 1000)).result(WAIT_S)[0].accepted
+
+
+def test_a_group_waits_no_longer_than_its_linger(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> None:
+    sequencer.coming = lambda: 1  # never arrives
+    sequencer.linger_s = 0.05
+    assert [v.index for v in submit(sequencer, store, signed(key, 1)).result(WAIT_S)] == [0]
 
 
 def test_a_failed_commit_keeps_nothing_and_the_log_has_no_hole(

@@ -59,7 +59,7 @@ async def _check(request: Request, node: Node, body: bytes) -> CheckResult:
     none could answer) on the app's verification threads. Raises DecodeError."""
     if node.check_pool is not None:
         try:
-            return await asyncio.wrap_future(node.check_pool.check(body, node.clock.now()))
+            return await node.check_pool.check_async(body, node.clock.now())
         except CheckPoolError:
             pass  # logged by the pool; this body is checked here instead
     threads = request.app.state.verify_pool
