@@ -431,7 +431,8 @@ class CheckPool:
         self._workers: list[_Worker] = []
         self._loop = loop
         self._loop_thread: int | None = None  # set once the loop reads the answers
-        # With a loop: requests waiting for a worker with fewer than WORKER_QUEUE.
+        # Requests not yet sent to a worker (with a loop, while every worker holds
+        # WORKER_QUEUE).
         self._backlog: deque[tuple[int, _Pending, bytes]] = deque()
         context = multiprocessing.get_context("spawn")  # the service has threads running
         try:
@@ -514,23 +515,13 @@ class CheckPool:
 
     def _send(self, future: _Pending, tag: bytes, head: bytes, payload: bytes) -> None:
         request_id = next(self._ids)
-        message = tag + _ID.pack(request_id) + head + payload
         with self._lock:
-            alive = [w for w in self._workers if w.alive]
-            if alive:
-                worker = min(alive, key=lambda w: w.in_flight)
-                if self._loop is not None and worker.in_flight >= WORKER_QUEUE:
-                    self._backlog.append((request_id, future, message))
-                    return
-                worker.in_flight += 1
-                worker.pending[request_id] = future
-        if not alive:
-            future.set_exception(CheckPoolError("no check process is running"))
-            return
-        self._post(worker, message)
+            self._backlog.append((request_id, future, tag + _ID.pack(request_id) + head + payload))
+        self._dispatch()
 
     def _dispatch(self) -> None:
-        """Sends waiting requests to the workers with room for them."""
+        """Sends waiting requests to the least busy workers: all of them without an event
+        loop, and with one as long as a worker holds fewer than WORKER_QUEUE."""
         sends: list[tuple[_Worker, bytes]] = []
         failed: list[_Pending] = []
         with self._lock:
@@ -541,7 +532,7 @@ class CheckPool:
                     self._backlog.clear()
                     break
                 worker = min(alive, key=lambda w: w.in_flight)
-                if worker.in_flight >= WORKER_QUEUE:
+                if self._loop is not None and worker.in_flight >= WORKER_QUEUE:
                     break
                 request_id, future, message = self._backlog.popleft()
                 worker.in_flight += 1

@@ -5,6 +5,7 @@ requests fail with CheckPoolError rather than hang."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -81,20 +82,29 @@ def fleet(data: Path) -> Iterator[Fleet]:
     store.close()
 
 
+@contextlib.contextmanager
+def loop_in_a_thread(kind: str) -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop ("asyncio" or "uvloop", which uvicorn runs) running in a thread of
+    its own, as the service's runs beside its other threads."""
+    loop = uvloop.new_event_loop() if kind == "uvloop" else asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield loop
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
 @pytest.fixture(scope="module", params=["threads", "asyncio", "uvloop"])
 def answers_on(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLoop | None]:
-    """Where the pool reads its workers' answers: on reader threads, or on an event loop
-    running in a thread of its own, as the service's (uvicorn runs uvloop)."""
+    """Where the pool reads its workers' answers: on reader threads, or on an event loop."""
     if request.param == "threads":
         yield None
         return
-    loop = uvloop.new_event_loop() if request.param == "uvloop" else asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with loop_in_a_thread(request.param) as loop:
+        yield loop
 
 
 @pytest.fixture(scope="module")
@@ -328,15 +338,10 @@ def on_a_loop(
     request: pytest.FixtureRequest, data: Path, fleet: Fleet
 ) -> Iterator[tuple[CheckPool, asyncio.AbstractEventLoop]]:
     """A pool that reads its answers on an event loop running in a thread of its own."""
-    loop = uvloop.new_event_loop() if request.param == "uvloop" else asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    pool = CheckPool(2, None, data, SKEW, loop)
-    yield pool, loop
-    pool.close()
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with loop_in_a_thread(request.param) as loop:
+        pool = CheckPool(2, None, data, SKEW, loop)
+        yield pool, loop
+        pool.close()
 
 
 def test_on_the_event_loop_many_large_bodies_at_once_are_all_answered(
