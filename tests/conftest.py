@@ -47,15 +47,14 @@ def start_service(
     import uvicorn
 
     from veriot.api.app import create_app
+    from veriot.api.http import serve_config
     from veriot.bootstrap import open_node
     from veriot.config import Settings
 
     port = free_port()
     node = open_node(Settings(data_dir=data_dir, port=port, **settings))  # type: ignore[arg-type]
     api_key = node.create_api_key("tests")
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(serve_config(create_app(node), "127.0.0.1", port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from veriot.api.app import create_app
+    from veriot.api.http import serve_config
     from veriot.bootstrap import open_node
     from veriot.ledger.bundle import bundle_from_json, verify_bundle
     from veriot.simulate.runner import register_fleet, run_fleet
@@ -62,9 +63,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, port=port)
     node = open_node(settings)
     api_key = node.create_api_key("demo")
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(serve_config(create_app(node), "127.0.0.1", port))
     thread = threading.Thread(target=server.run, name="veriot-demo-server", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

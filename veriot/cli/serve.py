@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from veriot.api.app import create_app
+    from veriot.api.http import serve_config
     from veriot.bootstrap import open_node
 
     if args.verify_processes is None:
@@ -71,5 +72,5 @@ def run(args: argparse.Namespace) -> int:
         f"(data in {settings.data_dir}, API docs at /docs)",
         flush=True,
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    uvicorn.Server(serve_config(app, settings.host, settings.port)).run()
     return 0

@@ -6,6 +6,7 @@ only what is durable."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 
@@ -17,15 +18,16 @@ from veriot.core.types import (
     Checkpoint,
     Device,
     NodeId,
+    Reading,
     Record,
     SecurityEvent,
     SecurityEventKind,
     SignedReading,
     StoredReading,
 )
-from veriot.device import DeviceKey, sign_reading
+from veriot.device import DeviceKey, sign_batch, sign_reading
 from veriot.ingest.event_budget import EventBudget
-from veriot.ingest.sequencer import LINGER_READINGS, Sequencer
+from veriot.ingest.sequencer import LINGER_READINGS, MAX_GROUP_READINGS, Sequencer
 from veriot.ingest.verdict import Reason, Verdict
 from veriot.ingest.verify import Verifier
 from veriot.ports import AppendBatch
@@ -200,6 +202,69 @@ def test_a_group_waits_no_longer_than_its_linger(
     sequencer.coming = lambda: 1  # never arrives
     sequencer.linger_s = 0.05
     assert [v.index for v in submit(sequencer, store, signed(key, 1)).result(WAIT_S)] == [0]
+
+
+def test_a_lingering_group_is_not_woken_by_each_submission(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> None:
+    # While a group waits for requests still being checked, those that arrive are only
+    # queued: the sequencer is woken once nothing more is coming (or enough readings
+    # came), not by each one, and commits them all together.
+    coming = [1]
+    asked: list[str] = []
+
+    def count() -> int:
+        asked.append(threading.current_thread().name)
+        return coming[0]
+
+    sequencer.coming = count
+    sequencer.linger_s = 3600.0
+    before = store.appends
+    futures = [submit(sequencer, store, signed(key, 1))]
+    deadline = time.monotonic() + WAIT_S
+    while "veriot-sequencer" not in asked:
+        assert time.monotonic() < deadline, "the sequencer never took the first submission"
+        time.sleep(0.01)
+    time.sleep(0.3)  # it is now waiting for the one coming
+    futures += [submit(sequencer, store, signed(key, seq)) for seq in range(2, 22)]
+    time.sleep(0.3)
+    assert asked.count("veriot-sequencer") == 1
+    assert store.appends == before
+    coming[0] = 0
+    futures.append(submit(sequencer, store, signed(key, 22)))
+    assert [f.result(WAIT_S)[0].index for f in futures] == list(range(22))
+    assert store.appends - before == 1
+
+
+def test_a_group_stops_at_its_largest_size_and_what_follows_commits_next_in_order(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> None:
+    def run(first_seq: int, size: int) -> Future[list[Verdict]]:
+        readings = [
+            Reading(key.did, seq, (Record("temperature", 4.0, T0 + seq, "Cel"),))
+            for seq in range(first_seq, first_seq + size)
+        ]
+        compact, _ = sign_batch(key, readings)
+        checked = Verifier(store.get_device, max_skew_s=1e12).check([], [compact], T0)
+        return sequencer.submit(checked.items, checked.events)
+
+    big = MAX_GROUP_READINGS * 3 // 5  # two of them pass the largest group
+    sizes = [big, big, 3]
+    first = hold_first_commit(store, sequencer, key)
+    seq = 4
+    futures = []
+    for size in sizes:
+        futures.append(run(seq, size))
+        seq += size
+    before = store.appends
+    store.gate.set()
+    assert [v.index for v in first.result(WAIT_S)] == [0, 1, 2]
+    index = 3
+    for future, size in zip(futures, sizes, strict=True):
+        assert [v.index for v in future.result(WAIT_S)] == list(range(index, index + size))
+        index += size
+    assert store.appends - before == 2  # both big ones together, then the small one
+    assert sequencer.size == store.log_size() == index
 
 
 def test_a_failed_commit_keeps_nothing_and_the_log_has_no_hole(
