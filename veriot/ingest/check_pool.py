@@ -20,6 +20,9 @@ then wakes only the loop, which settles the request's future itself, where a rea
 thread per worker would wake first and then wake the loop (bench/ingest.py: each
 cross-thread wake-up costs tens of microseconds of kernel time on a virtual machine,
 more than decoding a small answer). Without a loop, a thread per worker reads them.
+Small requests go to a worker several at a time (WORKER_BUNDLE), and the requests of one
+turn of the loop leave in one write; a worker reads what has come in one go and answers
+it in one write, so they share those wake-ups and system calls.
 
 A worker that dies fails its requests in flight with CheckPoolError; the caller checks
 those bodies in its own process, and later bodies go to the workers still alive.
@@ -34,6 +37,7 @@ import multiprocessing
 import os
 import struct
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
@@ -73,10 +77,22 @@ _ID = struct.Struct(">Q")
 _NOW = struct.Struct(">d")
 
 WORKER_QUEUE = 2
-"""With an event loop, requests a worker holds at most (one it checks, one waiting);
-later ones wait in the service for the first worker to answer. A worker's pipe then
-never fills, so the loop never waits to write, and each request goes to the worker that
-is free first."""
+"""With an event loop, requests a worker holds at most (one it checks, one waiting),
+unless they are small (WORKER_BUNDLE); later ones wait in the service for the first
+worker to answer. A worker's pipe then never fills, so the loop never waits to write,
+and each request goes to the worker that is free first."""
+
+WORKER_BUNDLE = 16
+WORKER_BUNDLE_BYTES = 32 * 1024
+"""Small requests a worker holds at most, while they come to WORKER_BUNDLE_BYTES at
+most: a worker reads what has come in one go and answers it in one write, so small
+requests (one reading each, as many devices send them) share the wake-ups and system
+calls of the worker and of the event loop that would otherwise cost each more than
+checking it (bench/ingest.py)."""
+
+HOLD_ANSWERS_S = 0.0005
+"""How long a worker holds answers back at most, to send them with those of the requests
+read with them: large requests are answered one by one, small ones a few at a time."""
 
 READ_CHUNK = 1 << 18
 """Bytes read from a worker's pipe per wake-up of the event loop (it wakes again while
@@ -285,21 +301,39 @@ def _serve(
     tune_gc_for_service()
     lower_helper_priority()
     outbox.send_bytes(b"ready")
+    frames = Frames()
     try:
         while True:
-            try:
-                message = inbox.recv_bytes()
-            except EOFError:
+            # Everything that has come, in one read; its answers, in one write.
+            data = os.read(inbox.fileno(), READ_CHUNK)
+            if not data:
                 return
-            tag = message[:1]
-            if tag == b"D":
-                devices.put(_device_decoder.decode(message[1:]))
-            elif tag == b"F":
-                devices.refresh()
-            else:
-                outbox.send_bytes(_answer(verifier, tag, message))
+            answers: list[bytes] = []
+            since = time.monotonic()
+            for message in frames.feed(data):
+                tag = message[:1]
+                if tag == b"D":
+                    devices.put(_device_decoder.decode(message[1:]))
+                elif tag == b"F":
+                    devices.refresh()
+                else:
+                    answers.append(frame(_answer(verifier, tag, message)))
+                    if time.monotonic() - since >= HOLD_ANSWERS_S:
+                        _write_all(outbox.fileno(), b"".join(answers))
+                        answers.clear()
+                        since = time.monotonic()
+            if answers:
+                _write_all(outbox.fileno(), b"".join(answers))
+    except OSError:  # the service closed the pipes
+        return
     finally:
         store.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _answer(verifier: Verifier, tag: bytes, message: bytes) -> bytes:
@@ -378,8 +412,10 @@ class _Worker:
     __slots__ = (
         "alive",
         "answers",
+        "flush_due",
         "frames",
         "in_flight",
+        "in_flight_bytes",
         "outgoing",
         "pending",
         "process",
@@ -393,12 +429,21 @@ class _Worker:
         self.requests = requests
         self.answers = answers
         self.send_lock = threading.Lock()
-        self.pending: dict[int, _Pending] = {}
+        self.pending: dict[int, tuple[_Pending, int]] = {}  # (future, message bytes)
         self.in_flight = 0
+        self.in_flight_bytes = 0
         self.alive = True
         self.frames = Frames()
-        self.outgoing: deque[memoryview] = deque()  # framed, for the event loop to write
+        self.outgoing: deque[bytes] = deque()  # framed, for the event loop to write
         self.writing = False  # the loop waits to write more
+        self.flush_due = False  # the loop will write the outgoing queue soon
+
+    def takes(self, size: int) -> bool:
+        """Whether the worker takes another request of `size` bytes now (with an event
+        loop; see WORKER_QUEUE and WORKER_BUNDLE)."""
+        if self.in_flight < WORKER_QUEUE:
+            return True
+        return self.in_flight < WORKER_BUNDLE and self.in_flight_bytes + size <= WORKER_BUNDLE_BYTES
 
 
 class CheckPool:
@@ -532,11 +577,13 @@ class CheckPool:
                     self._backlog.clear()
                     break
                 worker = min(alive, key=lambda w: w.in_flight)
-                if self._loop is not None and worker.in_flight >= WORKER_QUEUE:
+                request_id, future, message = self._backlog[0]
+                if self._loop is not None and not worker.takes(len(message)):
                     break
-                request_id, future, message = self._backlog.popleft()
+                self._backlog.popleft()
                 worker.in_flight += 1
-                worker.pending[request_id] = future
+                worker.in_flight_bytes += len(message)
+                worker.pending[request_id] = (future, len(message))
                 sends.append((worker, message))
         for worker, message in sends:
             self._post(worker, message)
@@ -573,8 +620,23 @@ class CheckPool:
             except (OSError, ValueError) as exc:
                 self._fail(worker, f"a check process stopped: {exc}")
             return
-        worker.outgoing.append(memoryview(frame(message)))
-        self._on_loop(self._flush, worker)
+        with worker.send_lock:
+            worker.outgoing.append(frame(message))
+            if worker.flush_due:
+                return
+            worker.flush_due = True
+        self._on_loop(self._flush_soon, worker)
+
+    def _flush_soon(self, worker: _Worker) -> None:
+        """On the event loop: writes the worker's queue once the loop has run what is
+        ready now, so that the requests of one turn leave in one write (and the worker
+        reads them in one go)."""
+        loop = self._loop
+        assert loop is not None
+        if loop.is_running() and threading.get_ident() == self._loop_thread:
+            loop.call_soon(self._flush, worker)
+        else:  # the loop has stopped: nothing else writes now
+            self._flush(worker)
 
     def _flush(self, worker: _Worker) -> None:
         """On the event loop: writes what the pipe takes of the worker's queue, and has
@@ -583,7 +645,12 @@ class CheckPool:
         assert loop is not None
         failed: Exception | None = None
         with worker.send_lock:
+            worker.flush_due = False
             outgoing = worker.outgoing
+            if len(outgoing) > 1:
+                joined = b"".join(outgoing)
+                outgoing.clear()
+                outgoing.append(joined)
             try:
                 fd = worker.requests.fileno()
                 while outgoing:
@@ -650,8 +717,9 @@ class CheckPool:
         (request_id,) = _ID.unpack_from(message, 1)
         payload = message[1 + _ID.size :]
         with self._lock:
-            future = worker.pending.pop(request_id, None)
+            future, size = worker.pending.pop(request_id, (None, 0))
             worker.in_flight -= 1
+            worker.in_flight_bytes -= size
         if self._backlog:
             self._dispatch()
         if future is None or future.done():  # failed already, or its caller gave up
@@ -675,7 +743,7 @@ class CheckPool:
             if not worker.alive:
                 return
             worker.alive = False
-            pending = list(worker.pending.values())
+            pending = [future for future, _ in worker.pending.values()]
             worker.pending.clear()
         if self._loop_thread is not None:
             self._on_loop(self._unwatch, worker)

@@ -29,6 +29,8 @@ from veriot.device import DeviceKey, sign_batch, sign_reading
 from veriot.identity.signatures import verify_signatures
 from veriot.ingest.check_pool import (
     MIN_SHIPPED,
+    WORKER_BUNDLE,
+    WORKER_QUEUE,
     CheckPool,
     CheckPoolError,
     Frames,
@@ -356,11 +358,51 @@ def test_on_the_event_loop_many_large_bodies_at_once_are_all_answered(
     want = check_here(fleet.store, body, now).items
     assert len(body) > 256 << 10  # more than a socket pair buffers one way
 
+    held: list[int] = []
+
     async def all_at_once() -> list[CheckResult]:
-        return await asyncio.gather(*(pool.check_async(body, now) for _ in range(12)))
+        tasks = [asyncio.ensure_future(pool.check_async(body, now)) for _ in range(12)]
+        await asyncio.sleep(0)  # every task has sent its body; no answer is read yet
+        held.extend(w.in_flight for w in pool._workers)
+        return await asyncio.gather(*tasks)
 
     results = asyncio.run_coroutine_threadsafe(all_at_once(), loop).result(120)
     assert all(r.items == want for r in results)
+    assert held == [WORKER_QUEUE] * pool.processes  # the rest waited in the service
+    assert pool.in_flight() == 0
+
+
+def test_on_the_event_loop_small_bodies_go_to_the_workers_a_few_at_a_time(
+    on_a_loop: tuple[CheckPool, asyncio.AbstractEventLoop], fleet: Fleet
+) -> None:
+    # A worker reads the small bodies that have come in one go and answers them in one
+    # write; each still gets its own answer, malformed ones their own error.
+    pool, loop = on_a_loop
+    now = time.time()
+    records = (Record("temperature", 4.5, now, "Cel"),)
+    bodies = [
+        encode_request([sign_reading(fleet.key, 20_000 + i, records)], [])
+        if i % 7
+        else b'{"readings": [{"device": %d}]}' % i
+        for i in range(3 * WORKER_BUNDLE)
+    ]
+    held: list[int] = []
+
+    async def all_at_once() -> list[CheckResult | BaseException]:
+        tasks = [asyncio.ensure_future(pool.check_async(body, now)) for body in bodies]
+        await asyncio.sleep(0)
+        held.extend(w.in_flight for w in pool._workers)
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run_coroutine_threadsafe(all_at_once(), loop).result(120)
+    assert held == [WORKER_BUNDLE] * pool.processes
+    for body, result in zip(bodies, results, strict=True):
+        try:
+            want = check_here(fleet.store, body, now)
+        except DecodeError as exc:
+            assert isinstance(result, DecodeError) and str(result) == str(exc)
+        else:
+            assert isinstance(result, CheckResult) and result.items == want.items
     assert pool.in_flight() == 0
 
 
