@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -43,9 +44,7 @@ class LiveService:
 
 def start_service(
     data_dir: Path, **settings: object
-) -> tuple[LiveService, object, threading.Thread]:
-    import uvicorn
-
+) -> tuple[LiveService, uvicorn.Server, threading.Thread]:
     from veriot.api.app import create_app
     from veriot.api.http import serve_config
     from veriot.bootstrap import open_node
@@ -54,14 +53,21 @@ def start_service(
     port = free_port()
     node = open_node(Settings(data_dir=data_dir, port=port, **settings))  # type: ignore[arg-type]
     api_key = node.create_api_key("tests")
-    server = uvicorn.Server(serve_config(create_app(node), "127.0.0.1", port))
+    server, thread = run_server(serve_config(create_app(node), "127.0.0.1", port))
+    return LiveService(f"http://127.0.0.1:{port}", node, api_key, data_dir), server, thread
+
+
+def run_server(config: uvicorn.Config) -> tuple[uvicorn.Server, threading.Thread]:
+    """A uvicorn server of `config` (a uvicorn.Config) running in a thread, once it has
+    started: (server, thread). Stop it with `server.should_exit = True`."""
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "service did not start"
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
         time.sleep(0.02)
-    return LiveService(f"http://127.0.0.1:{port}", node, api_key, data_dir), server, thread
+    return server, thread
 
 
 @pytest.fixture
@@ -69,5 +75,5 @@ def service(tmp_path: Path) -> Iterator[LiveService]:
     """A real veriot HTTP service (uvicorn on a free loopback port) on SQLite in tmp_path."""
     live, server, thread = start_service(tmp_path / "data", max_body_bytes=256 * 1024)
     yield live
-    server.should_exit = True  # type: ignore[attr-defined]
+    server.should_exit = True
     thread.join(timeout=30)

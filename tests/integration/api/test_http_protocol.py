@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -15,7 +14,7 @@ import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from tests.conftest import free_port
+from tests.conftest import free_port, run_server
 from veriot.api.http import CoalescingTransport, HttpProtocol, serve_config
 
 
@@ -149,13 +148,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def serve(protocol: type[asyncio.Protocol]) -> tuple[uvicorn.Server, threading.Thread, str]:
     port = free_port()
-    server = uvicorn.Server(serve_config(app, "127.0.0.1", port, http=protocol))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
+    server, thread = run_server(serve_config(app, "127.0.0.1", port, http=protocol))
     return server, thread, f"http://127.0.0.1:{port}"
 
 

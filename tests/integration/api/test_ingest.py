@@ -201,7 +201,7 @@ def test_a_flood_of_forged_readings_stores_a_bounded_number_of_events(tmp_path: 
         assert answer.status_code == 200, answer.text
         assert log_size(live) == 1
     finally:
-        server.should_exit = True  # type: ignore[attr-defined]
+        server.should_exit = True
         thread.join(timeout=30)
 
 
@@ -359,7 +359,7 @@ def test_restart_keeps_log_devices_and_replay_state(tmp_path: Path) -> None:
     register(live, key)
     first = reading(key, 1)
     ids = [x["id"] for x in post(live, first, reading(key, 2)).json()["results"]]
-    server.should_exit = True  # type: ignore[attr-defined]
+    server.should_exit = True
     thread.join(timeout=30)
 
     live, server, thread = start_service(data)
@@ -371,7 +371,7 @@ def test_restart_keeps_log_devices_and_replay_state(tmp_path: Path) -> None:
             for rid in [*ids, r["id"]]:
                 verify_bundle(bundle_from_json(c.get(f"/v1/readings/{rid}/proof").json()))
     finally:
-        server.should_exit = True  # type: ignore[attr-defined]
+        server.should_exit = True
         thread.join(timeout=30)
 
 

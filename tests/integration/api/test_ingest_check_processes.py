@@ -69,5 +69,5 @@ def test_ingest_on_check_processes_then_in_the_service_once_they_died(tmp_path: 
         assert log_size(live) == 3
         assert set(process_cpu(live)) == {"service", "alerts-0"}  # the dead one is gone
     finally:
-        server.should_exit = True  # type: ignore[attr-defined]
+        server.should_exit = True
         thread.join(timeout=30)

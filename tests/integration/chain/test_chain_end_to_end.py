@@ -7,8 +7,11 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import uvicorn
 
 from tests.conftest import LiveService, free_port, start_service
 from tests.integration.chain.conftest import Anvil
@@ -61,9 +64,9 @@ def anchored_bundle(service: LiveService, reading_id: str, tmp: Path) -> Path:
     return path
 
 
-def stop(server: object, thread: object) -> None:
-    server.should_exit = True  # type: ignore[attr-defined]
-    thread.join(timeout=30)  # type: ignore[attr-defined]
+def stop(server: uvicorn.Server, thread: threading.Thread) -> None:
+    server.should_exit = True
+    thread.join(timeout=30)
 
 
 def test_bundle_verifies_against_the_embedded_chain_served_to_a_third_party(tmp_path: Path) -> None:
