@@ -83,8 +83,8 @@ def _refused(node_metrics: Any, reason: str) -> None:
     ),
 )
 async def post_readings(request: Request, node: NodeDep) -> Response:
-    # Served by IngestFastPath (veriot/api/app.py) ahead of routing; this route documents
-    # the operation and answers when the app runs without that middleware.
+    # Served by VeriotApp (veriot/api/app.py) ahead of FastAPI's middleware and routing;
+    # this route documents the operation and answers if it is ever reached.
     return await ingest_readings(request, node)
 
 
