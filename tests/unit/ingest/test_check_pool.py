@@ -326,8 +326,12 @@ def test_a_request_its_caller_gave_up_on_does_not_stop_later_answers(
     # future (asyncio.wrap_future does); the answer that arrives later must not stop the
     # reading of the worker's later answers.
     now = time.time()
+    # Checking it takes longer than this thread may wait for the GIL (a switch interval),
+    # so the caller gives up before the answer can have come.
+    records = (Record("temperature", 4.5, now, "Cel"),)
+    slow = encode_request([sign_reading(fleet.key, 3000 + i, records) for i in range(300)], [])
     for _ in range(2 * pool.processes):  # every worker answers a cancelled request
-        given_up = pool.check(fleet.body(now, seq0=3000), now)
+        given_up = pool.check(slow, now)
         assert given_up.cancel()
     body = fleet.body(now, seq0=4000)
     want = check_here(fleet.store, body, now)
