@@ -681,7 +681,8 @@ class CheckPool:
         while True:
             try:
                 message = worker.answers.recv_bytes()
-            except (EOFError, OSError):
+            except (EOFError, OSError, TypeError, ValueError):
+                # TypeError, ValueError: close() closed the pipe under this read
                 self._fail(worker, "a check process stopped")
                 return
             self._answered(worker, message)
