@@ -46,12 +46,16 @@ class CoalescingTransport(asyncio.Transport):
 
     def flush(self) -> None:
         """Sends what was written and not yet sent, in one write."""
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             return
-        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
-        self._pending.clear()
-        if not self._transport.is_closing():
-            self._transport.write(data)
+        self._pending = []
+        if self._transport.is_closing():
+            return
+        if len(pending) == 1:
+            self._transport.write(pending[0])
+        else:  # uvloop sends the pieces with one writev, without joining them first
+            self._transport.writelines(pending)
 
     def close(self) -> None:
         self.flush()

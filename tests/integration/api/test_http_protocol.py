@@ -110,6 +110,10 @@ class Recorder:
         self._writes.append(bytes(data))
         self._transport.write(data)
 
+    def writelines(self, pieces: list[bytes]) -> None:
+        self._writes.append(b"".join(pieces))
+        self._transport.writelines(pieces)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 
