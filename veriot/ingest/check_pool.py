@@ -31,6 +31,7 @@ those bodies in its own process, and later bodies go to the workers still alive.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -434,7 +435,7 @@ class _Worker:
         self.in_flight_bytes = 0
         self.alive = True
         self.frames = Frames()
-        self.outgoing: deque[bytes] = deque()  # framed, for the event loop to write
+        self.outgoing = bytearray()  # framed messages, for the event loop to write
         self.writing = False  # the loop waits to write more
         self.flush_due = False  # the loop will write the outgoing queue soon
 
@@ -566,7 +567,7 @@ class CheckPool:
 
     def _dispatch(self) -> None:
         """Sends waiting requests to the least busy workers: all of them without an event
-        loop, and with one as long as a worker holds fewer than WORKER_QUEUE."""
+        loop, and with one as long as the least busy worker takes them (_Worker.takes)."""
         sends: list[tuple[_Worker, bytes]] = []
         failed: list[_Pending] = []
         with self._lock:
@@ -621,7 +622,7 @@ class CheckPool:
                 self._fail(worker, f"a check process stopped: {exc}")
             return
         with worker.send_lock:
-            worker.outgoing.append(frame(message))
+            worker.outgoing += frame(message)
             if worker.flush_due:
                 return
             worker.flush_due = True
@@ -647,26 +648,15 @@ class CheckPool:
         with worker.send_lock:
             worker.flush_due = False
             outgoing = worker.outgoing
-            if len(outgoing) > 1:
-                joined = b"".join(outgoing)
-                outgoing.clear()
-                outgoing.append(joined)
             try:
                 fd = worker.requests.fileno()
-                while outgoing:
-                    data = outgoing[0]
-                    try:
-                        written = os.write(fd, data)
-                    except BlockingIOError:
-                        written = 0
-                    if written < len(data):
-                        outgoing[0] = data[written:]
-                        if not worker.writing:
-                            loop.add_writer(fd, self._flush, worker)
-                            worker.writing = True
-                        return
-                    outgoing.popleft()
-                if worker.writing:
+                if outgoing:
+                    with contextlib.suppress(BlockingIOError):  # the pipe is full
+                        del outgoing[: os.write(fd, outgoing)]
+                if outgoing and not worker.writing:
+                    loop.add_writer(fd, self._flush, worker)
+                    worker.writing = True
+                elif not outgoing and worker.writing:
                     loop.remove_writer(fd)
                     worker.writing = False
             except (OSError, ValueError) as exc:

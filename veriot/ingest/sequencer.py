@@ -72,6 +72,11 @@ class _Submission:
     future: Future[list[Verdict]]
     alerts: Sequence[bytes] = field(default=())
 
+    @property
+    def readings(self) -> int:
+        """The leaves it adds to the log: readings and alerts."""
+        return len(self.items) + len(self.alerts)
+
 
 @dataclass(slots=True)
 class _Plan:
@@ -116,7 +121,8 @@ class _Inbox:
     the event loop's time. `take` hands over everything queued in one go.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, coming: Callable[[], int]) -> None:
+        self._coming = coming
         self._items: deque[_Item] = deque()
         self._ready = threading.Condition(threading.Lock())
         self._need = 0
@@ -124,18 +130,13 @@ class _Inbox:
         self._queued = 0
         """Readings put since the sequencer last took."""
 
-    def put(self, item: _Item, readings: int = 0, coming: Callable[[], int] | None = None) -> None:
+    def put(self, item: _Item) -> None:
         with self._ready:
             self._items.append(item)
-            self._queued += readings
-            if (
-                self._need
-                and isinstance(item, _Submission)
-                and self._queued < self._need
-                and coming is not None
-                and coming()
-            ):
-                return
+            if isinstance(item, _Submission):
+                self._queued += item.readings
+                if self._need and self._queued < self._need and self._coming():
+                    return
             self._ready.notify()
 
     def take(self, timeout: float | None, need: int = 0) -> list[_Item]:
@@ -184,7 +185,7 @@ class Sequencer:
         self._clock = clock
         self._interval = checkpoint_interval_s
         self.on_appended = on_appended
-        self._inbox = _Inbox()
+        self._inbox = _Inbox(self._coming)
         self._tree = LogTree.restore(store.log_size(), store.get_nodes)
         self._last_seq: dict[str, int] = store.last_seqs()
         latest = store.latest_checkpoint()
@@ -230,8 +231,7 @@ class Sequencer:
         """Queues checked readings; the future gives one verdict per item, in order,
         once the accepted ones are durable."""
         future: Future[list[Verdict]] = _running_future()
-        submission = _Submission(items, events, future, alerts)
-        self._inbox.put(submission, len(items) + len(alerts), self.coming)
+        self._inbox.put(_Submission(items, events, future, alerts))
         return future
 
     def checkpoint_now(self) -> Future[Checkpoint | None]:
@@ -284,7 +284,7 @@ class Sequencer:
                     requests.append(item)
                     continue
                 group.append(item)
-                count += len(item.items) + len(item.alerts)
+                count += item.readings
                 if count >= MAX_GROUP_READINGS:
                     self._inbox.put_back(items[k + 1 :])
                     return False

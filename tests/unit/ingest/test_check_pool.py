@@ -354,6 +354,23 @@ def on_a_loop(
         pool.close()
 
 
+def check_at_once(
+    pool: CheckPool, loop: asyncio.AbstractEventLoop, bodies: list[bytes], now: float
+) -> tuple[list[int], list[CheckResult | BaseException]]:
+    """Sends every body from the pool's loop in one turn; returns how many requests each
+    worker held once all were sent (before any answer was read), and each body's result
+    or error."""
+    held: list[int] = []
+
+    async def all_at_once() -> list[CheckResult | BaseException]:
+        tasks = [asyncio.ensure_future(pool.check_async(body, now)) for body in bodies]
+        await asyncio.sleep(0)  # every task has sent its body; no answer is read yet
+        held.extend(w.in_flight for w in pool._workers)
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    return held, asyncio.run_coroutine_threadsafe(all_at_once(), loop).result(120)
+
+
 def test_on_the_event_loop_many_large_bodies_at_once_are_all_answered(
     on_a_loop: tuple[CheckPool, asyncio.AbstractEventLoop], fleet: Fleet
 ) -> None:
@@ -366,16 +383,8 @@ def test_on_the_event_loop_many_large_bodies_at_once_are_all_answered(
     want = check_here(fleet.store, body, now).items
     assert len(body) > 256 << 10  # more than a socket pair buffers one way
 
-    held: list[int] = []
-
-    async def all_at_once() -> list[CheckResult]:
-        tasks = [asyncio.ensure_future(pool.check_async(body, now)) for _ in range(12)]
-        await asyncio.sleep(0)  # every task has sent its body; no answer is read yet
-        held.extend(w.in_flight for w in pool._workers)
-        return await asyncio.gather(*tasks)
-
-    results = asyncio.run_coroutine_threadsafe(all_at_once(), loop).result(120)
-    assert all(r.items == want for r in results)
+    held, results = check_at_once(pool, loop, [body] * 12, now)
+    assert all(isinstance(r, CheckResult) and r.items == want for r in results)
     assert held == [WORKER_QUEUE] * pool.processes  # the rest waited in the service
     assert pool.in_flight() == 0
 
@@ -394,15 +403,7 @@ def test_on_the_event_loop_small_bodies_go_to_the_workers_a_few_at_a_time(
         else b'{"readings": [{"device": %d}]}' % i
         for i in range(3 * WORKER_BUNDLE)
     ]
-    held: list[int] = []
-
-    async def all_at_once() -> list[CheckResult | BaseException]:
-        tasks = [asyncio.ensure_future(pool.check_async(body, now)) for body in bodies]
-        await asyncio.sleep(0)
-        held.extend(w.in_flight for w in pool._workers)
-        return await asyncio.gather(*tasks, return_exceptions=True)
-
-    results = asyncio.run_coroutine_threadsafe(all_at_once(), loop).result(120)
+    held, results = check_at_once(pool, loop, bodies, now)
     assert held == [WORKER_BUNDLE] * pool.processes
     for body, result in zip(bodies, results, strict=True):
         try:
