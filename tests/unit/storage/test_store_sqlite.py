@@ -15,6 +15,7 @@ from veriot.ports import AppendBatch
 from veriot.storage import codec, sql
 from veriot.storage.migrations import load_migrations
 from veriot.storage.sqlite import SqliteStore
+from veriot.storage.sqlite import store as sqlite_store
 from veriot.storage.sqlite.pool import connect
 from veriot.storage.sqlite.store import split_statements
 from veriot.storage.testing import make_batch, make_device, make_reading, readings_for
@@ -193,3 +194,57 @@ def test_index_entries_changed_behind_the_stores_back_are_reported(tmp_path: Pat
     assert "alert at 4" in found[(4, 1)] and "0.5" in found[(4, 1)]
     assert "no reading" in found[(7, 1)]
     store.close()
+
+
+def _ids_table() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:")
+    conn.execute(
+        "CREATE TABLE reading_ids (epoch INTEGER NOT NULL, id_key INTEGER NOT NULL,"
+        " idx INTEGER NOT NULL, PRIMARY KEY (epoch, id_key, idx)) WITHOUT ROWID"
+    )
+    return conn
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 8, 9, 100, 1000, 1025])
+def test_a_bulk_insert_writes_exactly_its_rows(count: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 31 variables per statement: 8 rows of 3 columns, so the larger counts take several
+    # statements, each padded to a power of two that must never reach the table.
+    monkeypatch.setattr(sqlite_store, "_MAX_VARIABLES", 31)
+    conn = _ids_table()
+    rows = [(i >> 4, i * 7 - 500, i) for i in range(count)]
+    sqlite_store._insert_rows(conn, sql.READING_IDS, rows)
+    assert (
+        conn.execute("SELECT epoch, id_key, idx FROM reading_ids ORDER BY idx").fetchall() == rows
+    )
+
+
+def test_bulk_inserts_of_every_count_share_a_few_statement_texts() -> None:
+    conn = _ids_table()
+    texts: set[str] = set()
+    conn.set_trace_callback(texts.add)
+    start = 0
+    for count in range(1, 301):
+        sqlite_store._insert_rows(
+            conn, sql.READING_IDS, [(0, i, i) for i in range(start, start + count)]
+        )
+        start += count
+    # The trace shows each statement with its values bound: its rows of VALUES tell
+    # which statement text it ran. One text per power of two up to 512 rows, not one per
+    # count: the connection's statement cache then serves every later insert.
+    shapes = {text.count("), (") + 1 for text in texts if text.startswith("INSERT")}
+    assert len(shapes) <= 10
+    assert conn.execute("SELECT count(*) FROM reading_ids").fetchone() == (start,)
+
+
+def test_a_bulk_upsert_updates_the_rows_it_meets() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE node_tiles (key INTEGER PRIMARY KEY, hashes BLOB NOT NULL)")
+    upsert = " ON CONFLICT (key) DO UPDATE SET hashes = excluded.hashes"
+    sqlite_store._insert_rows(conn, sql.TILES, [(1, b"a"), (2, b"b"), (3, b"c")], upsert)
+    sqlite_store._insert_rows(conn, sql.TILES, [(1, b"x"), (9, b"y"), (3, b"z")], upsert)
+    assert conn.execute("SELECT key, hashes FROM node_tiles ORDER BY key").fetchall() == [
+        (1, b"x"),
+        (2, b"b"),
+        (3, b"z"),
+        (9, b"y"),
+    ]

@@ -7,6 +7,7 @@ processes); readers use their own pooled connections and see the last committed 
 from __future__ import annotations
 
 import functools
+import itertools
 import sqlite3
 import threading
 import time
@@ -33,28 +34,50 @@ _MAX_VARIABLES = 30_000
 
 
 @functools.lru_cache(maxsize=256)
-def _multi_insert(table: Table, rows: int) -> str:
-    """INSERT of `rows` rows into `table` in one statement."""
+def _multi_insert(table: Table, rows: int, tail: str) -> str:
+    """INSERT into `table` from a VALUES list of `rows` rows, of which it keeps as many as
+    its last parameter says (`LIMIT ?`), ending in `tail`. (The cache hands back the same
+    str, whose hash is kept, so the connection's statement cache finds it without hashing
+    its text again.)"""
     marks = "(" + ", ".join("?" * len(table.columns)) + ")"
-    return f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES " + ", ".join(
-        [marks] * rows
-    )
+    values = ", ".join([marks] * rows)
+    columns = ", ".join(table.columns)
+    return f"INSERT INTO {table.name} ({columns}) SELECT * FROM (VALUES {values}) LIMIT ?{tail}"
+
+
+def _rows_per_statement(table: Table) -> int:
+    """The largest power of two of rows whose values fit one statement with its LIMIT."""
+    fits = max(1, (_MAX_VARIABLES - 1) // len(table.columns))
+    return 1 << fits.bit_length() - 1
 
 
 def _insert_rows(
     conn: sqlite3.Connection, table: Table, rows: Sequence[Sequence[Any]], tail: str = ""
 ) -> None:
     """Inserts `rows` into `table` with many rows per statement, each statement ending in
-    `tail` (e.g. an ON CONFLICT clause). Many rows per statement rather than executemany:
-    sqlite3 releases the GIL around each statement step, and in the service every release
-    lets another thread in for up to a switch interval, so one step per row made appends
-    wait on them."""
-    per_statement = max(1, _MAX_VARIABLES // len(table.columns))
+    `tail` (e.g. an ON CONFLICT clause).
+
+    Many rows per statement rather than executemany: sqlite3 releases the GIL around each
+    statement step, and in the service every release lets another thread in for up to a
+    switch interval, so one step per row made appends wait on them.
+
+    Each statement holds a power of two of rows, padded with zeros that `LIMIT ?` cuts
+    off (exactly: the VALUES rows come in order, and never reach the table), so that a
+    few statement texts serve every row count and stay in the connection's statement
+    cache. With a text of its own for each count, almost every append parsed and
+    compiled its statements again, thousands of parameters each. The padding is 0
+    rather than NULL because sqlite3 binds an int directly but looks for an adapter for
+    None."""
+    per_statement = _rows_per_statement(table)
+    width = len(table.columns)
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        conn.execute(
-            _multi_insert(table, len(chunk)) + tail, [value for row in chunk for value in row]
-        )
+        n = len(chunk)
+        size = 1 << (n - 1).bit_length()
+        params: list[Any] = list(itertools.chain.from_iterable(chunk))
+        params.extend(itertools.repeat(0, (size - n) * width))
+        params.append(n)
+        conn.execute(_multi_insert(table, size, tail), params)
 
 
 def split_statements(script: str) -> Iterator[str]:
