@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -26,10 +26,11 @@ from scipy.signal import lfilter
 
 from veriot.ai.base import Detector, FloatArray, check_series, squash, squash_array
 
-DAY = 86400.0
-SEASON_BINS = 48  # half-hour bins of the day: enough shape, small state
-_BIN_S = DAY / SEASON_BINS
-_MAD_TO_SIGMA = 1.2533  # E|N(0, s)| = s * sqrt(2 / pi)
+# Final, so that compiled code reads them as constants rather than from the module's dict
+DAY: Final = 86400.0
+SEASON_BINS: Final = 48  # half-hour bins of the day: enough shape, small state
+_BIN_S: Final = DAY / SEASON_BINS
+_MAD_TO_SIGMA: Final = 1.2533  # E|N(0, s)| = s * sqrt(2 / pi)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -160,19 +161,21 @@ class SeasonalEW(Detector):
         # same order (so the same scores, bit for bit), with the state in locals for the
         # whole run and no tuple or call between the two halves. This is the per-record
         # path of the live service, which hands each sensor's run of a commit over at once.
+        # Compiled, math.isnan, math.isinf and math.log run as machine code, and the
+        # seasonal profile is read and written as lists (an array's items go through
+        # generic subscripts); it is stored back as arrays at the end.
         lv, lw, sc, sw, fr, fw = self.lv, self.lw, self.sc, self.sw, self.fr, self.fw
         vf, vfw, vs, vsw, prev, n = self.vf, self.vfw, self.vs, self.vsw, self.prev, self.n
-        season, season_w = self.season, self.season_w
+        season, season_w = self.season.tolist(), self.season_w.tolist()
         level_a, season_a, scale_a = self.level_alpha, self.season_alpha, self.scale_alpha
         drift_a, fast_a, slow_a = self.drift_alpha, self.vol_fast_alpha, self.vol_slow_alpha
         warmup, drift_sd = self.warmup, self._drift_sd
         spike_h2, drift_h2, vol_h2 = self._spike_h2, self._drift_h2, self._vol_h2
-        isfinite, log, inf = math.isfinite, math.log, math.inf
+        inf = math.inf
         scores: list[float] = []
-        emit = scores.append
         for x, t in zip(values, times, strict=True):
-            if not isfinite(x):
-                emit(0.0)
+            if math.isnan(x) or math.isinf(x):
+                scores.append(0.0)
                 continue
             b = int((t % DAY) // _BIN_S)
             level = lv / lw if lw > 0 else x
@@ -187,7 +190,7 @@ class SeasonalEW(Detector):
             vf, vfw = (1 - a) * vf + a * d, (1 - a) * vfw + a
             score = 0.0
             if n >= warmup:
-                z_vol = abs(log((vf / vfw + floor) / ((vs / vsw if vsw > 0 else 0.0) + floor)))
+                z_vol = abs(math.log((vf / vfw + floor) / ((vs / vsw if vsw > 0 else 0.0) + floor)))
                 # squash() of each statistic, inlined; the score is the largest
                 z = abs(r) / scale
                 z2 = z * z
@@ -212,9 +215,10 @@ class SeasonalEW(Detector):
             vs, vsw = (1 - a) * vs + a * d, (1 - a) * vsw + a
             prev = x
             n += 1
-            emit(score)
+            scores.append(score)
         self.lv, self.lw, self.sc, self.sw, self.fr, self.fw = lv, lw, sc, sw, fr, fw
         self.vf, self.vfw, self.vs, self.vsw, self.prev, self.n = vf, vfw, vs, vsw, prev, n
+        self.season, self.season_w = array("d", season), array("d", season_w)
         return scores
 
     def _learn(self, x: float, facts: tuple[float, ...]) -> None:
