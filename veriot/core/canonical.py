@@ -20,24 +20,25 @@ import math
 import re
 import struct
 from collections.abc import Iterable
+from typing import Final
 
 from veriot.core.errors import DecodeError, InputError
 from veriot.core.types import EntryKind, Reading, Record, SignedReading
 
-READING_DOMAIN = b"veriot.reading.v1\n"
-BATCH_DOMAIN = b"veriot.batch.v1\n"
-CHECKPOINT_DOMAIN = b"veriot.checkpoint.v1\n"
+READING_DOMAIN: Final = b"veriot.reading.v1\n"
+BATCH_DOMAIN: Final = b"veriot.batch.v1\n"
+CHECKPOINT_DOMAIN: Final = b"veriot.checkpoint.v1\n"
 
-AUTH_SIGNATURE = 1
-AUTH_BATCH = 2
+AUTH_SIGNATURE: Final = 1
+AUTH_BATCH: Final = 2
 
-MAX_RECORDS = 256
-MAX_NAME_BYTES = 64
-MAX_UNIT_BYTES = 16
-MAX_DEVICE_BYTES = 128
-MAX_BATCH_SIZE = 2**16
-SIGNATURE_BYTES = 64
-HASH_BYTES = 32
+MAX_RECORDS: Final = 256
+MAX_NAME_BYTES: Final = 64
+MAX_UNIT_BYTES: Final = 16
+MAX_DEVICE_BYTES: Final = 128
+MAX_BATCH_SIZE: Final = 2**16
+SIGNATURE_BYTES: Final = 64
+HASH_BYTES: Final = 32
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-:./_]*\Z")
 """SenML names (RFC 8428 section 4.5.1): start alphanumeric, then A-Z a-z 0-9 - : . / _"""
@@ -47,11 +48,11 @@ UNIT_PATTERN = re.compile(r"[!-~]*\Z")
 without spaces ("Cel", "%RH", "m/s2"); keeping them ASCII makes their byte length their
 character count, so a device in C can check the limit without a UTF-8 library."""
 
-_U16 = struct.Struct(">H")
-_U32 = struct.Struct(">I")
-_U64 = struct.Struct(">Q")
-_F64X2 = struct.Struct(">dd")
-_F64 = struct.Struct(">d")
+_U16: Final = struct.Struct(">H")
+_U32: Final = struct.Struct(">I")
+_U64: Final = struct.Struct(">Q")
+_F64X2: Final = struct.Struct(">dd")
+_F64: Final = struct.Struct(">d")
 
 
 def _str16(value: str, limit: int, what: str) -> bytes:
@@ -104,12 +105,12 @@ def reading_message_uncached(reading: Reading) -> bytes:
     return b"".join(parts)
 
 
-_SEQ_COUNT = struct.Struct(">QH")
-_HEAD_CACHE_LIMIT = 4096
-_device_heads: dict[str, bytes] = {}
-_record_heads: dict[tuple[str, str], bytes] = {}
-_PROBE = Record("a", 0.0, 0.0)
-_PROBE_TAIL = 8 + 2 + (2 + 1 + 2 + 16)  # u64 seq, u16 count, the probe record
+_SEQ_COUNT: Final = struct.Struct(">QH")
+_HEAD_CACHE_LIMIT: Final = 4096
+_device_heads: Final[dict[str, bytes]] = {}
+_record_heads: Final[dict[tuple[str, str], bytes]] = {}
+_PROBE: Final = Record("a", 0.0, 0.0)
+_PROBE_TAIL: Final = 8 + 2 + (2 + 1 + 2 + 16)  # u64 seq, u16 count, the probe record
 
 
 def reading_message(reading: Reading) -> bytes:
@@ -133,7 +134,6 @@ def reading_message(reading: Reading) -> bytes:
             _device_heads.clear()
         head = _device_heads[reading.device] = probe[:-_PROBE_TAIL]
     parts = [head, _SEQ_COUNT.pack(reading.seq, len(records))]
-    isfinite = math.isfinite
     for record in records:
         key = (record.name, record.unit)
         pair = _record_heads.get(key)
@@ -148,7 +148,9 @@ def reading_message(reading: Reading) -> bytes:
                 _record_heads.clear()
             pair = _record_heads[key] = probe[len(READING_DOMAIN) + 2 + 10 : -16]
         value, time = record.value, record.time
-        if not (isfinite(value) and isfinite(time) and time >= 0):
+        # Not finite is NaN or infinite (compiled, isnan and isinf are machine code).
+        bad_value = math.isnan(value) or math.isinf(value)
+        if bad_value or math.isnan(time) or math.isinf(time) or time < 0:
             return reading_message_uncached(reading)
         parts.append(pair)
         parts.append(_F64X2.pack(value, time))
