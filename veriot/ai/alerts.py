@@ -18,6 +18,7 @@ import math
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Final
 
 from veriot.ai.base import DEFAULT_THRESHOLD, Detector
 from veriot.ai.detectors import SeasonalEW
@@ -28,10 +29,10 @@ from veriot.core.types import EntryKind, Reading, Record, SecurityEvent, Securit
 
 log = logging.getLogger(__name__)
 
-ALERT_DOMAIN = b"veriot.alert.v1\n"
-_F64X3 = struct.Struct(">ddd")
-_U64X2 = struct.Struct(">QQ")
-_U16 = struct.Struct(">H")
+ALERT_DOMAIN: Final = b"veriot.alert.v1\n"
+_F64X3: Final = struct.Struct(">ddd")
+_U64X2: Final = struct.Struct(">QQ")
+_U16: Final = struct.Struct(">H")
 
 
 @dataclass(frozen=True, slots=True)

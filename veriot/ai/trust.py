@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from veriot.core.types import SecurityEventKind
 
 # SenML units (RFC 8428 and the IANA registry) and the values physics allows.
-PLAUSIBLE: dict[str, tuple[float, float]] = {
+PLAUSIBLE: Final[dict[str, tuple[float, float]]] = {
     "Cel": (-90.0, 150.0),
     "K": (183.0, 423.0),
     "%RH": (0.0, 100.0),
@@ -78,7 +79,7 @@ class Grade:
 
 
 # (points per event per 1000 readings, minimum points per event)
-_WEIGHTS: dict[SecurityEventKind, tuple[float, float]] = {
+_WEIGHTS: Final[dict[SecurityEventKind, tuple[float, float]]] = {
     SecurityEventKind.EQUIVOCATION: (100.0, 25.0),
     SecurityEventKind.BAD_SIGNATURE: (50.0, 5.0),
     SecurityEventKind.WRONG_KEY: (50.0, 5.0),
@@ -89,8 +90,8 @@ _WEIGHTS: dict[SecurityEventKind, tuple[float, float]] = {
     SecurityEventKind.CLOCK_SKEW: (5.0, 0.0),
     SecurityEventKind.UNKNOWN_DEVICE: (0.0, 0.0),
 }
-_CAP = 40.0  # one kind of signal alone can cost at most this many points
-_LETTERS = ((90.0, "A"), (80.0, "B"), (70.0, "C"), (60.0, "D"), (50.0, "E"))
+_CAP: Final = 40.0  # one kind of signal alone can cost at most this many points
+_LETTERS: Final = ((90.0, "A"), (80.0, "B"), (70.0, "C"), (60.0, "D"), (50.0, "E"))
 
 
 def _penalty(kind: SecurityEventKind, count: int, per_k: float) -> float:

@@ -40,10 +40,10 @@ MAX_BATCH_SIZE: Final = 2**16
 SIGNATURE_BYTES: Final = 64
 HASH_BYTES: Final = 32
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-:./_]*\Z")
+NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-:./_]*\Z")
 """SenML names (RFC 8428 section 4.5.1): start alphanumeric, then A-Z a-z 0-9 - : . / _"""
 
-UNIT_PATTERN = re.compile(r"[!-~]*\Z")
+UNIT_PATTERN: Final = re.compile(r"[!-~]*\Z")
 """SenML units (RFC 8428 section 12.1 and the secondary registry) are printable ASCII
 without spaces ("Cel", "%RH", "m/s2"); keeping them ASCII makes their byte length their
 character count, so a device in C can check the limit without a UTF-8 library."""
@@ -157,8 +157,8 @@ def reading_message(reading: Reading) -> bytes:
     return b"".join(parts)
 
 
-_PREFIXES: dict[str, bytes] = {}
-_MAX_PREFIXES = 65_536
+_PREFIXES: Final[dict[str, bytes]] = {}
+_MAX_PREFIXES: Final = 65_536
 """How many devices' prefixes device_prefix remembers (it forgets them all past that)."""
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from msgspec import UNSET
@@ -51,7 +51,7 @@ __all__ = [
     "encode_request",
 ]
 
-DID_PATTERN = re.compile(r"did:key:z[1-9A-HJ-NP-Za-km-z]+\Z")
+DID_PATTERN: Final = re.compile(r"did:key:z[1-9A-HJ-NP-Za-km-z]+\Z")
 """The shape of a did:key (base58btc alphabet); identity.did checks the key inside."""
 
 
@@ -79,9 +79,9 @@ class DecodedRequest:
         return len(self.readings) + sum(len(b.readings) for b in self.batches)
 
 
-_request_decoder = msgspec.json.Decoder(WireRequest)
-_reading_decoder = msgspec.json.Decoder(WireReading)
-_encoder = msgspec.json.Encoder()
+_request_decoder: Final = msgspec.json.Decoder(WireRequest)
+_reading_decoder: Final = msgspec.json.Decoder(WireReading)
+_encoder: Final = msgspec.json.Encoder()
 
 
 # --- the checks msgspec cannot express -------------------------------------------------
@@ -91,10 +91,10 @@ _encoder = msgspec.json.Encoder()
 # The happy path builds no path strings: a failed check raises _Invalid with the path
 # below the reading, and the caller, which knows the reading's index, completes it.
 
-_CACHE_LIMIT = 65_536
-_valid_names: set[str] = set()
-_valid_units: set[str] = {""}
-_valid_devices: set[str] = set()
+_CACHE_LIMIT: Final = 65_536
+_valid_names: Final[set[str]] = set()
+_valid_units: Final[set[str]] = {""}
+_valid_devices: Final[set[str]] = set()
 
 
 class _Invalid(Exception):

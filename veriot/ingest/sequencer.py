@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from veriot.core.canonical import HASH_BYTES, SIGNATURE_BYTES
 from veriot.core.columns import FixedRuns, HexIds, MessageRuns
@@ -44,10 +44,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_GROUP_READINGS = 20_000
+MAX_GROUP_READINGS: Final = 20_000
 """Upper bound on readings per commit, so one commit stays short."""
 
-LINGER_S = 0.02
+LINGER_S: Final = 0.02
 """How long a group waits at most for requests still on their way (`coming`).
 
 A commit costs the service about a millisecond of CPU whatever its size, and answers
@@ -57,7 +57,7 @@ none on its way, or LINGER_READINGS gathered, a group commits at once) shares it
 (bench/ingest.py, 2026-12-07: with 1-reading requests 32 share a commit rather than 10,
 and the service takes 235 rather than 330 us per request)."""
 
-LINGER_READINGS = 500
+LINGER_READINGS: Final = 500
 """A group of this many readings commits without waiting for more."""
 
 AppendedHook = Callable[[Sequence[Segment], Sequence[tuple[int, bytes]]], None]

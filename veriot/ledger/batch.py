@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Final
 
 from veriot.core.errors import InputError
 from veriot.core.types import BatchAuth, BatchSeal
 from veriot.ledger.hashing import HASH_SIZE, NODE_PREFIX
 from veriot.ledger.proof import root_from_path
 
-_sha256 = hashlib.sha256
+_sha256: Final = hashlib.sha256
 
 
 def _levels(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from typing import Final
 
 from veriot.core.errors import InputError, StoreError
 from veriot.core.types import NodeId, NodeRuns
@@ -19,7 +20,7 @@ Fetch = Callable[[Sequence[NodeId]], list[bytes]]
 """Returns the stored hashes of the given nodes, in order (`LogStore.get_nodes`).
 Raises MissingNodeError for a node that is not stored."""
 
-_sha256 = hashlib.sha256
+_sha256: Final = hashlib.sha256
 
 
 def compact_range_ids(size: int) -> list[NodeId]:

@@ -7,20 +7,21 @@ be passed off as an interior node (second-preimage resistance, RFC 9162 section 
 from __future__ import annotations
 
 import hashlib
+from typing import Final
 
-LEAF_PREFIX = b"\x00"
+LEAF_PREFIX: Final = b"\x00"
 """Domain-separation prefix of a leaf hash: HASH(0x00 || data)."""
 
-NODE_PREFIX = b"\x01"
+NODE_PREFIX: Final = b"\x01"
 """Domain-separation prefix of an interior node hash: HASH(0x01 || left || right)."""
 
-HASH_SIZE = 32
+HASH_SIZE: Final = 32
 """Bytes in every hash of the log (SHA-256)."""
 
-EMPTY_ROOT = hashlib.sha256(b"").digest()
+EMPTY_ROOT: Final = hashlib.sha256(b"").digest()
 """The root of the empty tree: SHA-256 of the empty string."""
 
-_sha256 = hashlib.sha256
+_sha256: Final = hashlib.sha256
 
 
 def leaf_hash(data: bytes) -> bytes:

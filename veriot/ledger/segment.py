@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import Final
 
 from veriot.core.canonical import device_prefix, reading_message
 from veriot.core.columns import MessageRuns
@@ -30,9 +31,9 @@ from veriot.ledger.hashing import HASH_SIZE
 __all__ = ["check_segment", "message_columns", "segment_of", "segment_readings"]
 
 
-_SEQ_COUNT = struct.Struct(">QH")
-_TIME = struct.Struct(">d")
-_VALUE_TIME = 16
+_SEQ_COUNT: Final = struct.Struct(">QH")
+_TIME: Final = struct.Struct(">d")
+_VALUE_TIME: Final = 16
 """Bytes of a record's value and time, after its name and unit (see veriot.core.canonical)."""
 
 
@@ -148,9 +149,9 @@ def _check_columns(segment: Segment, at: int) -> None:
         )
 
 
-_CACHE_LIMIT = 4096
-_RUNS: dict[int, tuple[struct.Struct, struct.Struct]] = {}
-_NAME_SETS: dict[tuple[str, ...], frozenset[bytes]] = {}
+_CACHE_LIMIT: Final = 4096
+_RUNS: Final[dict[int, tuple[struct.Struct, struct.Struct]]] = {}
+_NAME_SETS: Final[dict[tuple[str, ...], frozenset[bytes]]] = {}
 
 
 def _runs(n: int) -> tuple[struct.Struct, struct.Struct]:

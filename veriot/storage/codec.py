@@ -54,7 +54,7 @@ import hashlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, Final, overload
 
 from veriot.core.canonical import (
     HASH_BYTES,
@@ -84,18 +84,18 @@ from veriot.core.types import (
 from veriot.ledger.hashing import leaf_hash
 from veriot.ledger.segment import foreign_reading
 
-AUTH_SIGNATURE = 1
-AUTH_BATCH = 2
+AUTH_SIGNATURE: Final = 1
+AUTH_BATCH: Final = 2
 
-ID_EPOCH_BITS = 14
+ID_EPOCH_BITS: Final = 14
 """The reading-id index is keyed by (log index >> 14, id key); see the first migration."""
 
-MAX_PAGE = 1000
+MAX_PAGE: Final = 1000
 """The largest `ReadingQuery.limit` a store serves."""
 
-_BATCH_HEAD = struct.Struct(">32sIIH")
-_CURSOR = struct.Struct(">Q")
-_VALUE_TIME = struct.Struct(">dd")
+_BATCH_HEAD: Final = struct.Struct(">32sIIH")
+_CURSOR: Final = struct.Struct(">Q")
+_VALUE_TIME: Final = struct.Struct(">dd")
 
 
 def encode_auth(signed: SignedReading) -> bytes:
@@ -309,19 +309,19 @@ def decode_cursor(cursor: str) -> int:
 
 # -- segments -------------------------------------------------------------------------
 
-SEGMENT_FORMAT = 2
+SEGMENT_FORMAT: Final = 2
 """The first byte of every segment body written; format 1 bodies are read too."""
-SEGMENT_FORMAT_V1 = 1
+SEGMENT_FORMAT_V1: Final = 1
 
-SEG_SIGNATURES = 1
-SEG_BATCH_AUTHS = 2
-SEG_SEALED = 3
+SEG_SIGNATURES: Final = 1
+SEG_BATCH_AUTHS: Final = 2
+SEG_SEALED: Final = 3
 
-_SEG_HEAD = struct.Struct(">BBI")
-_U16 = struct.Struct(">H")
-_U32 = struct.Struct(">I")
-_U64 = struct.Struct(">Q")
-_SEAL_HEAD = struct.Struct(">32sI")
+_SEG_HEAD: Final = struct.Struct(">BBI")
+_U16: Final = struct.Struct(">H")
+_U32: Final = struct.Struct(">I")
+_U64: Final = struct.Struct(">Q")
+_SEAL_HEAD: Final = struct.Struct(">32sI")
 
 SegmentValues = tuple[int, int, int, int, int, float, float, str, float, bytes]
 """A segments row: first_idx, count, device_id, min_seq, max_seq, min_time, max_time,

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from veriot.core.canonical import HASH_BYTES
 from veriot.core.errors import InputError, StoreError
 from veriot.core.types import NodeId, NodeRuns
 
-NODE_LEVEL_SHIFT = 56
-MAX_NODE_LEVEL = 127
+NODE_LEVEL_SHIFT: Final = 56
+MAX_NODE_LEVEL: Final = 127
 """Tile keys are `(level << 56) | tile`: a signed 64-bit integer holds levels up to 127."""
 
-TILE_WIDTH = 64
+TILE_WIDTH: Final = 64
 """Nodes per tile: 64 hashes are 2 KiB, small enough to stay inside one SQLite page."""
 
 
