@@ -571,12 +571,11 @@ class CheckPool:
         sends: list[tuple[_Worker, bytes]] = []
         failed: list[_Pending] = []
         with self._lock:
+            alive = [w for w in self._workers if w.alive]  # _fail marks deaths under this lock
+            if not alive:
+                failed = [future for _, future, _ in self._backlog]
+                self._backlog.clear()
             while self._backlog:
-                alive = [w for w in self._workers if w.alive]
-                if not alive:
-                    failed = [future for _, future, _ in self._backlog]
-                    self._backlog.clear()
-                    break
                 worker = min(alive, key=lambda w: w.in_flight)
                 request_id, future, message = self._backlog[0]
                 if self._loop is not None and not worker.takes(len(message)):
