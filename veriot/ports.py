@@ -6,7 +6,7 @@ Each port has one conformance suite (tests/conformance/) that runs against every
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -108,6 +108,11 @@ class ReadingStore(Protocol):
     def get_reading_at(self, index: int) -> StoredReading | None: ...
 
     def find_seq(self, device: str, seq: int) -> StoredReading | None: ...
+
+    def find_seqs(self, device: str, seqs: Iterable[int]) -> dict[int, StoredReading]:
+        """The stored readings of `device` with any of `seqs`, by seq (seqs not stored
+        left out): the sequencer's one lookup for a submission of late readings."""
+        ...
 
     def last_seqs(self) -> dict[str, int]:
         """The highest accepted sequence number of every device that has readings."""

@@ -36,7 +36,7 @@ from veriot.core.types import (
 )
 from veriot.ledger.segment import segment_readings
 from veriot.ports import AlertQuery, AppendBatch, Store
-from veriot.storage import codec
+from veriot.storage import codec, sql
 from veriot.storage.testing import (
     BASE_TIME,
     SEGMENT_KINDS,
@@ -628,6 +628,24 @@ def test_segments_of_every_kind_come_back_exactly(store: Store) -> None:
     for stored in readings:
         assert by_index[stored.index] == reading_leaf(stored.signed)
     assert store.leaf_data(3, 9) == leaves[3:9]
+
+
+@pytest.mark.parametrize("span_gap", [1, 256])
+def test_find_seqs_finds_every_stored_one_of_many_seqs(
+    store: Store, span_gap: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sql, "SEQ_SPAN_GAP", span_gap)  # one query per seq, or one for all
+    (a, b), readings = mixed_log(store)
+    of_a = {r.signed.reading.seq: r for r in readings if r.signed.reading.device == a}
+    of_b = {r.signed.reading.seq: r for r in readings if r.signed.reading.device == b}
+    assert sorted(of_a) == [*range(0, 9), *range(20, 28), 40]
+    missing = [9, 19, 28, 39, 41, 1 << 62, -1, 1 << 64]
+    assert store.find_seqs(a, [*reversed(of_a), *missing]) == of_a
+    assert store.find_seqs(a, [40, 0, 40, 3]) == {s: of_a[s] for s in (0, 3, 40)}
+    assert store.find_seqs(b, [0, 1, 2, 3, 16]) == {s: of_b[s] for s in (0, 1, 3, 16)}
+    assert store.find_seqs(b, iter([4])) == {4: of_b[4]}
+    assert store.find_seqs(a, []) == {}
+    assert store.find_seqs("did:key:nobody", [0, 1]) == {}
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 1000])

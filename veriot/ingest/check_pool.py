@@ -51,7 +51,7 @@ import msgspec
 from veriot.core.canonical import HASH_BYTES, SIGNATURE_BYTES, device_prefix
 from veriot.core.columns import FixedRuns, HexIds, MessageRuns
 from veriot.core.errors import DecodeError, VeriotError
-from veriot.core.packed import PackedReadings, pack
+from veriot.core.packed import PackedReadings, pack_blob
 from veriot.core.types import BatchAuth, BatchSeal, Device, Reading, SecurityEvent
 from veriot.core.wire import decode_request
 from veriot.identity.signatures import SignatureCheck, verify_signatures
@@ -122,11 +122,11 @@ class _RunWire(msgspec.Struct, array_like=True, gc=False):
     """A CheckedRun as it crosses the pipe: its columns, the per-reading bytes as blobs
     (veriot.core.columns: 32-byte id digests, 32-byte leaf hashes, the messages' tails
     after their device prefix with their lengths, 64-byte signatures), the readings
-    packed (the service hands them on to the alert process without decoding them, see
-    veriot.core.packed)."""
+    packed as one blob (the service hands them on to the alert process without decoding
+    them, see veriot.core.packed)."""
 
     device: str
-    readings: msgspec.Raw
+    readings: bytes
     ids: bytes
     leaf_hashes: bytes
     tail_lengths: bytes
@@ -204,7 +204,7 @@ def _run_wire(run: CheckedRun) -> _RunWire | None:
         messages = MessageRuns.of(device_prefix(run.device), run.messages)
         return _RunWire(
             run.device,
-            pack(run.readings),
+            pack_blob(run.readings),
             HexIds.of(run.ids).digests.blob,
             FixedRuns.of(run.leaf_hashes, HASH_BYTES).blob,
             messages.lengths,
@@ -227,7 +227,7 @@ def decode_result(data: bytes) -> CheckResult:
     w = answer.run
     if w is not None:
         try:
-            readings = PackedReadings((w.readings,))
+            readings = PackedReadings((msgspec.Raw(w.readings),))
             ids = HexIds(FixedRuns(w.ids, HASH_BYTES))
             leaf_hashes = FixedRuns(w.leaf_hashes, HASH_BYTES)
             messages = MessageRuns(device_prefix(w.device), w.tail_lengths, w.tails)
@@ -373,25 +373,40 @@ class Frames:
     def feed(self, data: bytes) -> list[bytes]:
         """The messages completed by `data`, in order; a partial one waits for more."""
         buffer = self._buffer
-        buffer += data
+        if buffer:
+            buffer += data
+            if _framed(buffer, 0) is None:  # a long message still coming: no copy
+                return []
+            data = bytes(buffer)
+        # Messages are sliced from `data` (a bytes slice is one copy); what is left of
+        # a partial one waits in the buffer.
         messages: list[bytes] = []
         at = 0
-        while len(buffer) - at >= _LENGTH.size:
-            (size,) = _LENGTH.unpack_from(buffer, at)
-            head = _LENGTH.size
-            if size == -1:
-                if len(buffer) - at < head + _LONG_LENGTH.size:
-                    break
-                (size,) = _LONG_LENGTH.unpack_from(buffer, at + head)
-                head += _LONG_LENGTH.size
-            elif size < 0:
-                raise ValueError(f"a message of {size} bytes")
-            if len(buffer) - at - head < size:
-                break
-            messages.append(bytes(buffer[at + head : at + head + size]))
-            at += head + size
-        del buffer[:at]
+        while (span := _framed(data, at)) is not None:
+            start, end = span
+            messages.append(data[start:end])
+            at = end
+        buffer[:] = data[at:]
         return messages
+
+
+def _framed(data: bytes | bytearray, at: int) -> tuple[int, int] | None:
+    """(start, end) of the message framed at `at` in `data`, or None while it is not all
+    there. Raises ValueError for a negative length."""
+    if len(data) - at < _LENGTH.size:
+        return None
+    (size,) = _LENGTH.unpack_from(data, at)
+    head = _LENGTH.size
+    if size == -1:
+        if len(data) - at < head + _LONG_LENGTH.size:
+            return None
+        (size,) = _LONG_LENGTH.unpack_from(data, at + head)
+        head += _LONG_LENGTH.size
+    elif size < 0:
+        raise ValueError(f"a message of {size} bytes")
+    if len(data) - at - head < size:
+        return None
+    return at + head, at + head + size
 
 
 def frame(message: bytes) -> bytes:

@@ -437,6 +437,7 @@ class Sequencer:
                 verdicts.append(out)
                 continue
             out = []
+            stored = self._stored(sub.items)
             for item in sub.items:
                 if isinstance(item, Verdict):
                     out.append(item)
@@ -448,11 +449,7 @@ class Sequencer:
                 if last is None:
                     last = known_last.get(device)
                 if last is not None and seq <= last:  # not new: a replay, or late
-                    prior = (
-                        seen.get(key)
-                        or _in_runs(runs.get(device, ()), seq)
-                        or self._known(device, seq, last_seq)
-                    )
+                    prior = seen.get(key) or _in_runs(runs.get(device, ()), seq) or stored.get(key)
                     if prior is not None:
                         out.append(_conflict(item, prior, now, events))
                         continue
@@ -481,14 +478,24 @@ class Sequencer:
             verdicts.append(out)
         return _Plan(segments.finish(), leaf_hashes, alerts, events, verdicts, last_seq)
 
-    def _known(self, device: str, seq: int, pending: dict[str, int]) -> tuple[str, int] | None:
-        """The (id, index) already logged for (device, seq), looked up only when seq is
-        not above the device's highest accepted one (the common case costs no read)."""
-        last = pending.get(device, self._last_seq.get(device))
-        if last is None or seq > last:
-            return None
-        existing = self._store.find_seq(device, seq)
-        return None if existing is None else (existing.id, existing.index)
+    def _stored(self, items: Sequence[Checked | Verdict]) -> dict[tuple[str, int], tuple[str, int]]:
+        """The (id, index) already logged for each (device, seq) of `items` that the
+        store may hold (seq not above the device's highest committed one), read with one
+        lookup per device: a submission of late readings, such as an edge agent's
+        backlog, costs one read rather than one per reading."""
+        wanted: dict[str, list[int]] = {}
+        for item in items:
+            if isinstance(item, Verdict):
+                continue
+            device, seq = item.reading.device, item.reading.seq
+            last = self._last_seq.get(device)
+            if last is not None and seq <= last:
+                wanted.setdefault(device, []).append(seq)
+        return {
+            (device, seq): (found.id, found.index)
+            for device, seqs in wanted.items()
+            for seq, found in self._store.find_seqs(device, seqs).items()
+        }
 
 
 def _fresh_run(

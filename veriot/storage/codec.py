@@ -586,6 +586,30 @@ def decode_segment(
     )
 
 
+def segment_seqs(body: bytes) -> list[int]:
+    """The sequence numbers of a stored segment's readings, in order, read without
+    decoding its messages (in a format 2 body each tail, the message after the device
+    prefix, starts with the u64 seq): finding one reading by its seq then decodes that
+    reading alone. Raises StoreError for a body too short for its counts; the rest of
+    the body is checked when its readings are decoded."""
+    r = _Reader(body)
+    fmt, _kind, n = r.unpack(_SEG_HEAD)
+    if fmt != SEGMENT_FORMAT:
+        return [reading.seq for reading in decode_segment(0, 0.0, body).readings]
+    (head_length,) = r.unpack(_U16)
+    r.take(head_length + n)  # the head, the gap flags
+    lengths = struct.unpack(f">{n}I", r.take(_U32.size * n))
+    pos = r.pos
+    seqs = []
+    unpack_seq = _U64.unpack_from
+    for length in lengths:
+        if length < _U64.size or pos + length > len(body):
+            raise StoreError(f"segment body has a message tail too short for its seq at {pos}")
+        seqs.append(int(unpack_seq(body, pos)[0]))
+        pos += length
+    return seqs
+
+
 def segment_values(segment: Segment, device_id: int) -> SegmentValues:
     """The segments row of a segment of the device with row id `device_id`.
     Preconditions: the segment passes `veriot.ledger.segment.check_segment` and its ids

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -79,6 +79,8 @@ CONVERT_CHUNK = 5000
 """Legacy reading rows converted to segments per transaction."""
 SEQ_CHECK_CHUNK = 1000
 """Devices whose stored seqs one statement of an append checks (two parameters each)."""
+SEQ_SPAN_GAP = 256
+"""find_seqs looks up seqs further apart than this with separate queries."""
 MAX_INDEX = 1 << 63
 """Indices and sequence numbers are signed 64-bit columns; larger ones are never stored."""
 
@@ -151,6 +153,36 @@ def readings_from_row(
         return segment_readings(segment, columns=False)
     except InputError as exc:
         raise StoreError(f"stored segment at index {first_idx} is corrupt: {exc}") from exc
+
+
+def readings_of_seqs(row: Sequence[Any], seqs: Collection[int]) -> dict[int, StoredReading]:
+    """The first reading of each of `seqs` that the segment row (SEGMENT_COLUMNS) holds,
+    by seq; only the stretch of the segment from the first to the last of them is
+    decoded. Raises StoreError when the row is corrupt."""
+    offsets: dict[int, int] = {}
+    for offset, seq in enumerate(codec.segment_seqs(bytes(row[2]))):
+        if seq in seqs and seq not in offsets:
+            offsets[seq] = offset
+    if not offsets:
+        return {}
+    start = min(offsets.values())
+    readings = readings_from_row(row, start, max(offsets.values()) + 1)
+    return {seq: readings[offset - start] for seq, offset in offsets.items()}
+
+
+def seq_spans(seqs: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted, distinct `seqs` as (lowest, highest) spans, split where two are more than
+    SEQ_SPAN_GAP apart: one query per span finds the segments that may hold them without
+    reading every segment in between."""
+    spans: list[tuple[int, int]] = []
+    low = high = seqs[0]
+    for seq in seqs[1:]:
+        if seq - high > SEQ_SPAN_GAP:
+            spans.append((low, high))
+            low = seq
+        high = seq
+    spans.append((low, high))
+    return spans
 
 
 def legacy_segment(row: Sequence[Any]) -> tuple[Segment, int]:
@@ -414,12 +446,11 @@ class SqlStore(ABC, Generic[ConnT]):
                 did = by_id[row[4]]
                 if row[3] > max(seqs[did]):  # every stored seq is above the new ones
                     continue
-                for stored in readings_from_row(row):
-                    seq = stored.signed.reading.seq
+                for offset, seq in enumerate(codec.segment_seqs(bytes(row[2]))):
                     if seq in seqs[did]:
                         raise StoreError(
                             f"append wrote nothing: device {did} already has sequence number"
-                            f" {seq} (index {stored.index})"
+                            f" {seq} (index {int(row[0]) + offset})"
                         )
 
     def _write_tiles(self, conn: ConnT, levels: dict[int, tiles.NodeRun]) -> None:
@@ -583,23 +614,33 @@ class SqlStore(ABC, Generic[ConnT]):
             return self._reading_at(conn, index)
 
     def find_seq(self, device: str, seq: int) -> StoredReading | None:
-        if not 0 <= seq < MAX_INDEX:
-            return None
-        with self._connection("find_seq") as conn:
+        return self.find_seqs(device, (seq,)).get(seq)
+
+    def find_seqs(self, device: str, seqs: Iterable[int]) -> dict[int, StoredReading]:
+        wanted = sorted({seq for seq in seqs if 0 <= seq < MAX_INDEX})
+        if not wanted:
+            return {}
+        with self._connection("find_seqs") as conn:
             device_id = self._device_id(conn, device)
             if device_id is None:
-                return None
-            rows = self._execute(
-                conn,
-                f"SELECT {SEGMENT_COLUMNS} FROM segments"
-                " WHERE device_id = ? AND min_seq <= ? AND max_seq >= ? ORDER BY first_idx",
-                (device_id, seq, seq),
-            ).fetchall()
-        for row in rows:
-            for stored in readings_from_row(row):
-                if stored.signed.reading.seq == seq:
-                    return stored
-        return None
+                return {}
+            rows: dict[int, Sequence[Any]] = {}
+            for low, high in seq_spans(wanted):
+                for row in self._execute(
+                    conn,
+                    f"SELECT {SEGMENT_COLUMNS} FROM segments"
+                    " WHERE device_id = ? AND min_seq <= ? AND max_seq >= ?",
+                    (device_id, high, low),
+                ):
+                    rows[int(row[0])] = row
+        found: dict[int, StoredReading] = {}
+        missing = set(wanted)
+        for first in sorted(rows):  # the first stored reading of a seq is the one found
+            found.update(readings_of_seqs(rows[first], missing))
+            missing.difference_update(found)
+            if not missing:
+                break
+        return found
 
     def last_seqs(self) -> dict[str, int]:
         # One index probe per device, rather than a scan of every segment.

@@ -136,7 +136,7 @@ def test_frames_split_what_send_bytes_framed_however_it_arrives() -> None:
         got = []
         for start in range(0, len(stream), piece):
             got += frames.feed(stream[start : start + piece])
-        assert got == messages
+        assert got == messages and {type(m) for m in got} == {bytes}
     # the long form, as send_bytes frames 2 GiB and more: -1, then a 64-bit length
     assert Frames().feed(struct.pack("!iQ", -1, 3) + b"abc") == [b"abc"]
     with pytest.raises(ValueError, match="-2 bytes"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 
 import pytest
@@ -53,6 +53,7 @@ class GatedStore(MemoryStore):
         self.away = False
         self.land_then_fail = False
         self.appends = 0
+        self.lookups: list[tuple[str, list[int]]] = []  # find_seqs calls
 
     def _reach(self) -> None:
         if self.away:
@@ -86,6 +87,11 @@ class GatedStore(MemoryStore):
     def find_seq(self, device: str, seq: int) -> StoredReading | None:
         self._reach()
         return super().find_seq(device, seq)
+
+    def find_seqs(self, device: str, seqs: Iterable[int]) -> dict[int, StoredReading]:
+        self._reach()
+        self.lookups.append((device, sorted(seqs)))
+        return super().find_seqs(device, seqs)
 
     def latest_checkpoint(self) -> Checkpoint | None:
         self._reach()
@@ -385,6 +391,31 @@ def test_a_replay_whose_lookup_fails_is_answered_unavailable_then_as_a_replay(
     (replay,) = submit(sequencer, store, signed(key, 1)).result(WAIT_S)
     assert (replay.reason, replay.index) == (Reason.REPLAY, first.index)
     assert store.log_size() == 1
+
+
+def test_a_backlog_of_late_readings_is_looked_up_once_and_each_is_answered(
+    store: GatedStore, sequencer: Sequencer, key: DeviceKey
+) -> None:
+    # An edge agent back from an outage sends what it held: seqs below ones already
+    # logged, some new to the log, one sent before, one a twin of a logged reading.
+    logged = submit(sequencer, store, signed(key, 1, 2, 6, 7)).result(WAIT_S)
+    backlog = signed(key, 3, 4, 5) + signed(key, 2) + signed(key, 6, value=-30.0)
+    backlog += signed(key, 8)
+    store.lookups.clear()
+    answers = submit(sequencer, store, backlog).result(WAIT_S)
+    assert [(v.accepted, v.reason, v.index) for v in answers] == [
+        (True, None, 4),
+        (True, None, 5),
+        (True, None, 6),
+        (False, Reason.REPLAY, logged[1].index),
+        (False, Reason.EQUIVOCATION, None),
+        (True, None, 7),
+    ]
+    (twin,) = [e for e in store.list_events() if e.kind is SecurityEventKind.EQUIVOCATION]
+    assert (twin.device, twin.seq) == (key.did, 6)
+    # Seq 8 is above every logged seq: the store cannot hold it and is not asked.
+    assert store.lookups == [(key.did, [2, 3, 4, 5, 6])]
+    assert [r.signed.reading.seq for r in store.iter_readings()] == [1, 2, 6, 7, 3, 4, 5, 8]
 
 
 def test_a_commit_that_landed_though_it_failed_answers_its_retry_as_a_replay(

@@ -194,6 +194,21 @@ def test_a_body_holds_the_device_once_and_no_leaf_hashes(kind: str) -> None:
     assert list(decoded.leaf_hashes) == list(segment.leaf_hashes)
 
 
+@pytest.mark.parametrize("kind", SEGMENT_KINDS)
+def test_a_bodys_seqs_are_read_without_decoding_it(kind: str) -> None:
+    positions = (0, 2, 5) if kind == "sealed" else None
+    segment = make_segment(DID, 7, 30, 3, kind=kind, positions=positions, batch_size=9)
+    seqs = [7, 9, 12] if kind == "sealed" else [7, 8, 9]
+    assert list(segment.seqs) == seqs
+    assert codec.segment_seqs(codec.encode_segment_body(segment)) == seqs
+    assert codec.segment_seqs(_format_1_body(segment)) == seqs
+    body = codec.encode_segment_body(segment)
+    first_tail = 6 + 2 + len(device_prefix(DID)) + 3 + 4 * 3
+    for short in (b"", body[:5], body[: first_tail + 4], b"\x03" + body[1:]):
+        with pytest.raises(StoreError):
+            codec.segment_seqs(short)
+
+
 def test_segment_rows_hold_the_query_columns() -> None:
     segment = make_segment("did:key:z6Mk", 3, 17, 4, kind="sealed", names=("b", "a"))
     first, count, device_id, lo, hi, t0, t1, names, received_at, _ = codec.segment_values(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from veriot.core.errors import (
@@ -237,6 +237,16 @@ class MemoryStore:
             self._check_open()
             index = self._by_seq.get((device, seq))
             return None if index is None else self._readings[index]
+
+    def find_seqs(self, device: str, seqs: Iterable[int]) -> dict[int, StoredReading]:
+        with self._lock:
+            self._check_open()
+            found = {}
+            for seq in seqs:
+                index = self._by_seq.get((device, seq))
+                if index is not None:
+                    found[seq] = self._readings[index]
+            return found
 
     def last_seqs(self) -> dict[str, int]:
         with self._lock:
