@@ -96,6 +96,16 @@ run without the CPU's extensions, so their share there is much larger than here.
 to end on 2 cores the CPU per reading moved within the noise: per batch 18.4 to 20.0 us
 against 18.6 to 19.9 (alert scoring 2.0 to 2.3 against 2.3 to 2.6), three alternating
 runs each.
+
+A reading below its device's highest logged seq (sent after a later one: concurrent
+senders of one device, an agent's backlog beside live readings) is looked up in the
+store, to tell a new reading from a replay. With 90 segments of 100 readings per device
+in SQLite that lookup took 1,187 us of the sequencer's time per reading (2026-12-07): it
+decoded every reading of the segments it probed. The seqs are now read from a segment's
+body without decoding it, only the readings asked for are decoded, and a submission's
+late readings are looked up once per device: 187 us for one, 68 us each for 50 at once.
+In this benchmark 0 to 4 of 3,000 requests arrive late (counted by the sequence gaps
+their successors leave), so its figures move within the noise.
 """
 
 from __future__ import annotations

@@ -410,7 +410,8 @@ def _seal_blob(seal: BatchSeal, positions: Sequence[int]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class SegmentBody:
-    """A decoded segment body: the per-reading columns and exactly one kind of auth."""
+    """A decoded segment body: the per-reading columns of the readings taken (all, or a
+    range of them) and exactly one kind of auth."""
 
     messages: Sequence[bytes]
     leaf_hashes: Sequence[bytes]
@@ -469,10 +470,13 @@ class _Reader:
         return s.unpack(self.take(s.size))
 
 
-def decode_segment_body(body: bytes) -> SegmentBody:
-    """Inverse of encode_segment_body (format 1 bodies too). Raises StoreError for a body
-    that does not parse exactly (wrong format byte, unknown kind, short or trailing
-    bytes, a gap flag other than 0 or 1)."""
+def decode_segment_body(body: bytes, start: int = 0, end: int | None = None) -> SegmentBody:
+    """Inverse of encode_segment_body (format 1 bodies too), for the readings
+    `start <= i < end` (all by default): the whole body is parsed and checked, but only
+    the readings taken have their signatures, batch auths and leaf prefixes built (a
+    proof of one reading of a segment reads one). Raises StoreError for a body that does
+    not parse exactly (wrong format byte, unknown kind, short or trailing bytes, a gap
+    flag other than 0 or 1) or a range outside its readings."""
     r = _Reader(body)
     fmt, kind, n = r.unpack(_SEG_HEAD)
     if fmt not in (SEGMENT_FORMAT, SEGMENT_FORMAT_V1):
@@ -481,6 +485,9 @@ def decode_segment_body(body: bytes) -> SegmentBody:
         )
     if n == 0:
         raise StoreError("segment body holds no readings")
+    stop = n if end is None else end
+    if not 0 <= start < stop <= n:
+        raise StoreError(f"segment body holds {n} readings; asked for {start}..{stop}")
     stored_leaves: tuple[bytes, ...] | None = None
     if fmt == SEGMENT_FORMAT:
         (head_length,) = r.unpack(_U16)
@@ -497,6 +504,10 @@ def decode_segment_body(body: bytes) -> SegmentBody:
         gap_bytes = r.take(n)
     if any(b > 1 for b in gap_bytes):
         raise StoreError("segment body has a gap flag other than 0 or 1")
+    whole = start == 0 and stop == n
+    if not whole:
+        messages = messages[start:stop]
+        gap_bytes = gap_bytes[start:stop]
     gaps = tuple(b == 1 for b in gap_bytes)
     signatures: tuple[bytes, ...] = ()
     auths: tuple[BatchAuth, ...] = ()
@@ -504,12 +515,20 @@ def decode_segment_body(body: bytes) -> SegmentBody:
     positions: tuple[int, ...] = ()
     if kind == SEG_SIGNATURES:
         sig_lengths = r.unpack(f">{n}H")
-        signatures = tuple(r.take(k) for k in sig_lengths)
+        skipped = sum(sig_lengths[:start])
+        r.take(skipped)
+        signatures = tuple(r.take(k) for k in sig_lengths[start:stop])
+        r.take(sum(sig_lengths[stop:]))
         prefixes: Sequence[bytes] = [signature_leaf_prefix(sig) for sig in signatures]
     elif kind == SEG_BATCH_AUTHS:
         found = []
-        for _ in range(n):
+        for i in range(n):
             root, size, index, hashes = r.unpack(_BATCH_HEAD)
+            if not start <= i < stop:
+                r.take(HASH_BYTES * hashes)
+                (sig_len,) = r.unpack(_U16)
+                r.take(sig_len)
+                continue
             path = tuple(r.take(HASH_BYTES) for _ in range(hashes))
             (sig_len,) = r.unpack(_U16)
             found.append(build_batch_auth(root, size, index, path, r.take(sig_len)))
@@ -521,14 +540,17 @@ def decode_segment_body(body: bytes) -> SegmentBody:
         leaves = tuple(raw[i : i + HASH_BYTES] for i in range(0, len(raw), HASH_BYTES))
         (sig_len,) = r.unpack(_U16)
         seal = BatchSeal(root, r.take(sig_len), leaves)
-        positions = r.unpack(f">{n}I")
-        if size == 0 or max(positions) >= size:
+        every = r.unpack(f">{n}I")
+        if size == 0 or max(every) >= size:
             raise StoreError(f"segment body has a position outside its batch of {size}")
-        prefixes = [batch_leaf_prefix(root, size, seal.signature)] * n
+        positions = every if whole else every[start:stop]
+        prefixes = [batch_leaf_prefix(root, size, seal.signature)] * (stop - start)
     else:
         raise StoreError(f"segment body has auth kind {kind}; want 1, 2 or 3")
     if r.pos != len(body):
         raise StoreError(f"segment body has {len(body) - r.pos} trailing bytes")
+    if stored_leaves is not None and not whole:
+        stored_leaves = stored_leaves[start:stop]
     return SegmentBody(
         messages,
         _LeafHashes(prefixes, messages) if stored_leaves is None else stored_leaves,
@@ -546,14 +568,11 @@ def decode_segment(
     """The Segment of readings `start <= i < end` (all by default) of a stored segment
     row whose first reading is at log index `first_index`. Requires 0 <= start < end <=
     the row's count. Raises StoreError for a corrupt body or message."""
-    decoded = decode_segment_body(body)
-    stop = len(decoded.messages) if end is None else end
-    if not 0 <= start < stop <= len(decoded.messages):
-        raise StoreError(
-            f"segment at index {first_index} holds {len(decoded.messages)} readings;"
-            f" asked for {start}..{stop}"
-        )
-    messages = decoded.messages[start:stop]
+    try:
+        decoded = decode_segment_body(body, start, end)
+    except StoreError as exc:
+        raise StoreError(f"segment at index {first_index}: {exc}") from exc
+    messages = decoded.messages
     readings = []
     for i, message in enumerate(messages, start):
         try:
@@ -574,15 +593,15 @@ def decode_segment(
         readings=tuple(readings),
         messages=messages,
         ids=tuple(sha(m).hexdigest() for m in messages),
-        leaf_hashes=tuple(decoded.leaf_hashes[start:stop]),
-        gaps=decoded.gaps[start:stop],
+        leaf_hashes=tuple(decoded.leaf_hashes),
+        gaps=decoded.gaps,
         seqs=seqs,
         times=times,
         names=names,
-        signatures=decoded.signatures[start:stop],
-        batch_auths=decoded.batch_auths[start:stop],
+        signatures=decoded.signatures,
+        batch_auths=decoded.batch_auths,
         seal=decoded.seal,
-        positions=decoded.positions[start:stop],
+        positions=decoded.positions,
     )
 
 

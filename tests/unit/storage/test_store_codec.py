@@ -124,8 +124,15 @@ def test_segment_bodies_round_trip(kind: str) -> None:
     segment = make_segment("did:key:z6Mk", 3, 17, 4, kind=kind, gaps=(0, 3), received_at=9.5)
     body = codec.encode_segment_body(segment)
     assert codec.decode_segment(17, 9.5, body) == segment
-    part = codec.decode_segment(17, 9.5, body, 1, 3)
-    assert segment_readings(part) == segment_readings(segment)[1:3]
+    for start, end in ((1, 3), (0, 1), (3, 4), (0, 4)):
+        part = codec.decode_segment(17, 9.5, body, start, end)
+        assert segment_readings(part) == segment_readings(segment)[start:end]
+    for start, end in ((2, 2), (3, 1), (0, 5), (-1, 2)):
+        with pytest.raises(StoreError, match=f"asked for {start}..{end}"):
+            codec.decode_segment(17, 9.5, body, start, end)
+    # A range is decoded from a body that is checked whole.
+    with pytest.raises(StoreError, match="trailing"):
+        codec.decode_segment(17, 9.5, body + b"\x00", 0, 1)
 
 
 def _format_1_body(segment: Segment) -> bytes:
