@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from veriot.core.errors import StoreError
+from veriot.ledger.segment import segment_readings
 from veriot.storage import codec, open_store
 from veriot.storage.migrations import load_migrations
 from veriot.storage.postgres import PostgresStore
@@ -21,7 +22,9 @@ from veriot.storage.testing import (
     fresh_schema_name,
     make_batch,
     make_device,
+    make_mixed_batch,
     make_reading,
+    make_segment,
     readings_for,
 )
 
@@ -154,10 +157,43 @@ def test_readings_of_a_legacy_database_are_found_after_the_upgrade(
             )
     store = PostgresStore(dsn, schema=schema)
     try:
-        assert store.applied_migrations == [3]
+        assert store.applied_migrations == [3, 4]
         assert store.log_size() == 60
         assert list(store.iter_readings()) == readings
         assert all(store.get_reading(r.id) == r for r in readings)
         assert store.last_seqs() == {devices[0].did: 29, devices[1].did: 29}
+    finally:
+        store.close()
+
+
+def server_has_lz4(dsn: str) -> bool:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            conn.execute("SET default_toast_compression = lz4")
+        except psycopg.Error:
+            return False
+    return True
+
+
+def test_segment_bodies_are_compressed_with_lz4_where_the_server_has_it(
+    pg: tuple[str, str],
+) -> None:
+    dsn, schema = pg
+    store = PostgresStore(dsn, schema=schema)
+    try:
+        device = make_device(1)
+        store.add_device(device)
+        did = device.did
+        segment = make_segment(did, 0, 0, 100)
+        store.append(make_mixed_batch([segment]))
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{schema}"')
+            ((method, stored, raw),) = conn.execute(
+                "SELECT pg_column_compression(body), pg_column_size(body), length(body)"
+                " FROM segments"
+            ).fetchall()
+        assert method == ("lz4" if server_has_lz4(dsn) else "pglz")
+        assert stored < raw  # compressed, whichever method
+        assert list(store.iter_readings()) == list(segment_readings(segment))
     finally:
         store.close()
