@@ -107,8 +107,6 @@ class ReadingStore(Protocol):
 
     def get_reading_at(self, index: int) -> StoredReading | None: ...
 
-    def find_seq(self, device: str, seq: int) -> StoredReading | None: ...
-
     def find_seqs(self, device: str, seqs: Iterable[int]) -> dict[int, StoredReading]:
         """The stored readings of `device` with any of `seqs`, by seq (seqs not stored
         left out): the sequencer's one lookup for a submission of late readings."""

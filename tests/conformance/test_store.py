@@ -139,12 +139,14 @@ def test_appended_readings_come_back_exactly(store: Store) -> None:
     for stored in (own, batched, odd):
         assert store.get_reading(stored.id) == stored
         assert store.get_reading_at(stored.index) == stored
-        assert store.find_seq(did, stored.signed.reading.seq) == stored
+        assert store.find_seqs(did, [stored.signed.reading.seq]) == {
+            stored.signed.reading.seq: stored
+        }
     assert store.get_reading("0" * 64) is None
     assert store.get_reading("not an id") is None
     assert store.get_reading_at(3) is None
-    assert store.find_seq(did, 2) is None
-    assert store.find_seq("did:key:nobody", 0) is None
+    assert store.find_seqs(did, [2]) == {}
+    assert store.find_seqs("did:key:nobody", [0]) == {}
 
 
 def test_an_empty_store(store: Store) -> None:
@@ -241,7 +243,7 @@ def test_a_duplicate_seq_fails_the_whole_batch(store: Store) -> None:
         store.append(make_batch([*fresh, clash], events=events))
     assert dids[1] in str(caught.value) and "sequence number 2" in str(caught.value)
     assert_unchanged(store, size=6, events=0)
-    assert store.find_seq(dids[0], 3) is None
+    assert store.find_seqs(dids[0], [3]) == {}
     assert store.get_reading(fresh[0].id) is None
     assert store.last_seqs() == {dids[0]: 2, dids[1]: 2}
     store.append(make_batch(fresh, events=events))  # the store is still usable
@@ -606,11 +608,11 @@ def test_segments_of_every_kind_come_back_exactly(store: Store) -> None:
         device, seq = stored.signed.reading.device, stored.signed.reading.seq
         assert store.get_reading(stored.id) == stored
         assert store.get_reading_at(stored.index) == stored
-        assert store.find_seq(device, seq) == stored
+        assert store.find_seqs(device, [seq]) == {seq: stored}
     got = store.get_reading(readings[3].id)
     assert got is not None and got.message == readings[3].message
     assert [store.get_reading_at(i) for i in (6, 14, 25)] == [None, None, None]
-    assert store.find_seq(b, 2) is None  # the sealed batch's member 1 was not sent
+    assert store.find_seqs(b, [2]) == {}  # the sealed batch's member 1 was not sent
     of_a = [r for r in readings if r.signed.reading.device == a]
     of_b = [r for r in readings if r.signed.reading.device == b]
     assert store.last_seqs() == {a: 40, b: 16}
@@ -746,7 +748,7 @@ def test_a_seq_stored_by_an_earlier_segment_fails_the_batch(store: Store) -> Non
             store.append(make_mixed_batch([clash, fresh], alerts=[make_alert(7 + len(clash))]))
         assert a in str(caught.value) and "sequence number" in str(caught.value)
         assert_unchanged(store, size=5, events=0)
-        assert store.find_seq(b, 0) is None
+        assert store.find_seqs(b, [0]) == {}
     store.append(make_mixed_batch([make_segment(a, 15, 5, 3), make_segment(b, 0, 8, 2)]))
     assert store.log_size() == 10 and store.last_seqs() == {a: 17, b: 1}
 

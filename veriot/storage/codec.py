@@ -470,6 +470,17 @@ class _Reader:
         return s.unpack(self.take(s.size))
 
 
+def _read_messages(r: _Reader, n: int) -> tuple[bytes, MessageRuns]:
+    """(gap flags, messages) of the `n` readings of a format 2 body, read from just after
+    its u8 u8 u32 head."""
+    (head_length,) = r.unpack(_U16)
+    head = r.take(head_length)
+    gap_bytes = r.take(n)
+    lengths = r.take(_U32.size * n)
+    tails_length = sum(struct.unpack(f">{n}I", lengths))
+    return gap_bytes, MessageRuns(head, lengths, r.take(tails_length))
+
+
 def decode_segment_body(body: bytes, start: int = 0, end: int | None = None) -> SegmentBody:
     """Inverse of encode_segment_body (format 1 bodies too), for the readings
     `start <= i < end` (all by default): the whole body is parsed and checked, but only
@@ -489,13 +500,9 @@ def decode_segment_body(body: bytes, start: int = 0, end: int | None = None) -> 
     if not 0 <= start < stop <= n:
         raise StoreError(f"segment body holds {n} readings; asked for {start}..{stop}")
     stored_leaves: tuple[bytes, ...] | None = None
+    messages: Sequence[bytes]
     if fmt == SEGMENT_FORMAT:
-        (head_length,) = r.unpack(_U16)
-        head = r.take(head_length)
-        gap_bytes = r.take(n)
-        lengths = r.take(_U32.size * n)
-        tails_length = sum(struct.unpack(f">{n}I", lengths))
-        messages: Sequence[bytes] = MessageRuns(head, lengths, r.take(tails_length))
+        gap_bytes, messages = _read_messages(r, n)
     else:
         lengths_v1 = r.unpack(f">{n}I")
         messages = tuple(r.take(length) for length in lengths_v1)
@@ -515,8 +522,7 @@ def decode_segment_body(body: bytes, start: int = 0, end: int | None = None) -> 
     positions: tuple[int, ...] = ()
     if kind == SEG_SIGNATURES:
         sig_lengths = r.unpack(f">{n}H")
-        skipped = sum(sig_lengths[:start])
-        r.take(skipped)
+        r.take(sum(sig_lengths[:start]))
         signatures = tuple(r.take(k) for k in sig_lengths[start:stop])
         r.take(sum(sig_lengths[stop:]))
         prefixes: Sequence[bytes] = [signature_leaf_prefix(sig) for sig in signatures]
@@ -615,16 +621,15 @@ def segment_seqs(body: bytes) -> list[int]:
     fmt, _kind, n = r.unpack(_SEG_HEAD)
     if fmt != SEGMENT_FORMAT:
         return [reading.seq for reading in decode_segment(0, 0.0, body).readings]
-    (head_length,) = r.unpack(_U16)
-    r.take(head_length + n)  # the head, the gap flags
-    lengths = struct.unpack(f">{n}I", r.take(_U32.size * n))
-    pos = r.pos
+    _gaps, messages = _read_messages(r, n)
+    tails = messages.tails
     seqs = []
+    pos = 0
     unpack_seq = _U64.unpack_from
-    for length in lengths:
-        if length < _U64.size or pos + length > len(body):
+    for length in struct.unpack(f">{n}I", messages.lengths):
+        if length < _U64.size:
             raise StoreError(f"segment body has a message tail too short for its seq at {pos}")
-        seqs.append(int(unpack_seq(body, pos)[0]))
+        seqs.append(int(unpack_seq(tails, pos)[0]))
         pos += length
     return seqs
 

@@ -613,9 +613,6 @@ class SqlStore(ABC, Generic[ConnT]):
         with self._connection("get_reading_at") as conn:
             return self._reading_at(conn, index)
 
-    def find_seq(self, device: str, seq: int) -> StoredReading | None:
-        return self.find_seqs(device, (seq,)).get(seq)
-
     def find_seqs(self, device: str, seqs: Iterable[int]) -> dict[int, StoredReading]:
         wanted = sorted({seq for seq in seqs if 0 <= seq < MAX_INDEX})
         if not wanted:

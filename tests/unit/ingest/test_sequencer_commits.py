@@ -84,10 +84,6 @@ class GatedStore(MemoryStore):
         self._reach()
         return super().last_seqs()
 
-    def find_seq(self, device: str, seq: int) -> StoredReading | None:
-        self._reach()
-        return super().find_seq(device, seq)
-
     def find_seqs(self, device: str, seqs: Iterable[int]) -> dict[int, StoredReading]:
         self._reach()
         self.lookups.append((device, sorted(seqs)))

@@ -67,7 +67,7 @@ def test_a_call_on_a_broken_connection_fails_and_the_next_reconnects(
         with pytest.raises(StoreError, match="next call reconnects"):
             store.append(second)
         assert store.log_size() == 1  # reconnected; the failed append left nothing
-        assert store.find_seq(device.did, 1) is None
+        assert store.find_seqs(device.did, [1]) == {}
         store.append(second)
         assert store.log_size() == 2
     finally:

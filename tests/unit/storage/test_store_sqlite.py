@@ -160,7 +160,7 @@ def test_readings_of_a_legacy_database_are_found_after_the_upgrade(
             assert store.get_reading(stored.id) == stored
             assert store.get_reading_at(stored.index) == stored
             device, seq = stored.signed.reading.device, stored.signed.reading.seq
-            assert store.find_seq(device, seq) == stored
+            assert store.find_seqs(device, [seq]) == {seq: stored}
         assert store.last_seqs() == {devices[0].did: 60, devices[1].did: 59}
         with pytest.raises(StoreError, match="sequence number 60"):
             store.append(AppendBatch(readings=[make_reading(devices[0].did, 60, 121)]))

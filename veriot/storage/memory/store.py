@@ -232,12 +232,6 @@ class MemoryStore:
             self._check_open()
             return self._readings.get(index)
 
-    def find_seq(self, device: str, seq: int) -> StoredReading | None:
-        with self._lock:
-            self._check_open()
-            index = self._by_seq.get((device, seq))
-            return None if index is None else self._readings[index]
-
     def find_seqs(self, device: str, seqs: Iterable[int]) -> dict[int, StoredReading]:
         with self._lock:
             self._check_open()
