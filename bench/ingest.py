@@ -106,6 +106,15 @@ body without decoding it, only the readings asked for are decoded, and a submiss
 late readings are looked up once per device: 187 us for one, 68 us each for 50 at once.
 In this benchmark 0 to 4 of 3,000 requests arrive late (counted by the sequence gaps
 their successors leave), so its figures move within the noise.
+
+Ids stopped taking a row each in the store on 2026-12-07 (`recent_ids` and `id_chunks`,
+docs/log.md): the store append went from 25,400 to 17,900 instructions per reading and
+bench/store.py's appends of runs 1.2 to 1.5 times as fast. Here, sampled with perf over
+the same per-batch drive, SQLite's share of the service process went from 12% to 6%,
+but the service's CPU per reading stayed within the noise: 19.5 to 21.8 us before and
+21.0 to 24.0 us after in five alternating drives of 230,000 readings, and 21.5 and 23.0
+us with the id rows simply not written. An earlier pair of runs without them had
+suggested 4 to 6 us less; it did not repeat.
 """
 
 from __future__ import annotations

@@ -121,9 +121,14 @@ def run(name: str, store: Store, segments: int) -> None:
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--segments", type=int, default=90, help="segments per device")
+def on_both_backends(
+    description: str, run: Callable[[str, Store, int], None], segments: int
+) -> None:
+    """Parses the command line (`--segments`, default `segments`; `--postgres`) and calls
+    `run(name, store, segments)` on a fresh SQLite store and on a fresh PostgreSQL
+    schema (skipped with a note when no server answers)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--segments", type=int, default=segments, help="segments per device")
     parser.add_argument("--postgres", help="PostgreSQL DSN (default: find the test one)")
     args = parser.parse_args()
     print(f"{DEVICES} devices, {args.segments} segments of {SEGMENT} readings each")
@@ -146,6 +151,10 @@ def main() -> None:
     finally:
         pg.close()
         drop_schema(dsn, schema)
+
+
+def main() -> None:
+    on_both_backends(__doc__.split("\n")[0], run, 90)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,17 @@ cost nothing). For SQLite, on Linux, also the bytes written per reading by each 
 calls of this process: the WAL, and the checkpoints that copy it into the database
 file), where every page a commit touches is written whole.
 
+On 2026-12-07 (2 cores, 40 batches of 1,000, three alternating runs against the store
+of that morning), when ids stopped taking a row each (`recent_ids` and `id_chunks`, see
+docs/log.md): SQLite `runs` went from 69,033-72,511 to 84,588-98,979 readings/s (store /
+baseline 0.35-0.43 to 0.55-0.58; median batch 11.6-12.5 ms to 8.4-10.6 ms; 1,188 to 897
+bytes written per reading); PostgreSQL `runs` from 38,686-54,736 to 65,181-73,418
+(0.27-0.32 to 0.40-0.47). `interleaved` moved within the noise (SQLite 24,156-25,861 to
+24,000-33,357; PostgreSQL 18,923-21,220 to 20,597-24,051): its batches are mostly
+segment rows. Counted in instructions (callgrind, SqlStore.append, 25 batches of 8
+segments of 100 readings), the append went from 25,400 to 17,900 per reading, the
+sealing of each complete epoch (about 1,750 per id) included.
+
 PostgreSQL uses $VERIOT_TEST_POSTGRES or database `test` on 127.0.0.1:5432, in a
 throw-away schema; it is skipped with a note when unreachable.
 """

@@ -1,8 +1,12 @@
 """How the SQL stores lay out values in rows: shared by the SQLite and PostgreSQL adapters.
 
 Readings are stored as segments (`veriot.core.types.Segment`): one `segments` row per run
-of readings of one device at consecutive log indices, plus one `reading_ids` row per
-reading so that a reading is found by its id. The row holds the columns queries filter on
+of readings of one device at consecutive log indices, plus what finds a reading by its id:
+a `recent_ids` row per append while its epoch of 2**14 log indices is still being
+written (`recent_id_rows`), and once the epoch is complete, 256 `id_chunks` rows of the
+epoch's ids, one per value of their first byte (`seal_recent_ids`). (Stores written
+before migration 4 of SQLite, 5 of PostgreSQL have one `reading_ids` row per reading up
+to then, `id_rows`.) The segment row holds the columns queries filter on
 (device, seq range, range of first-record times, the union of record names as
 " a b c ") and a `body` blob with everything else:
 
@@ -50,6 +54,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import hashlib
 import struct
 from collections.abc import Sequence
@@ -88,7 +93,15 @@ AUTH_SIGNATURE: Final = 1
 AUTH_BATCH: Final = 2
 
 ID_EPOCH_BITS: Final = 14
-"""The reading-id index is keyed by (log index >> 14, id key); see the first migration."""
+"""The reading-id indexes are keyed by (log index >> 14, id key); see the first migration.
+An epoch's id_chunks rows are written when the log passes its end (see `ids_to_seal`)."""
+
+ID_BUCKETS: Final = 256
+"""The id_chunks rows of an epoch: one per value of the ids' first byte (about 64 ids
+each in a complete epoch)."""
+
+ID_KEY_BYTES: Final = 8
+"""The bytes of a reading id (its first 8) that the id indexes keep."""
 
 MAX_PAGE: Final = 1000
 """The largest `ReadingQuery.limit` a store serves."""
@@ -133,6 +146,12 @@ def id_key(reading_id: str) -> int:
     Rows found by it are confirmed by rehashing their message. Raises ValueError for
     non-hex input."""
     return int(reading_id[:16], 16) - (1 << 63)
+
+
+def id_key_bytes(reading_id: str) -> bytes:
+    """The first 8 bytes of a reading id, as `recent_ids` keeps them. Raises ValueError
+    for non-hex input."""
+    return bytes.fromhex(reading_id[: 2 * ID_KEY_BYTES])
 
 
 def is_reading_id(value: str) -> bool:
@@ -329,6 +348,14 @@ names, received_at, body."""
 
 IdValues = tuple[int, int, int]
 """A reading_ids row: epoch, id_key, idx."""
+
+RecentIdValues = tuple[int, bytes]
+"""A recent_ids row: first_idx, id_keys (the first 8 bytes of the id of each reading at
+first_idx, first_idx + 1, ..., in log order)."""
+
+IdChunkValues = tuple[int, int, bytes, bytes]
+"""An id_chunks row: epoch, bucket (the first byte of its ids), id_keys (8 bytes per id),
+offsets (u16 per id: its log index minus epoch << 14), the ids in log order."""
 
 
 def encode_segment_body(segment: Segment) -> bytes:
@@ -696,6 +723,143 @@ def index_differences(stored: Sequence[Any], expected: IndexValues) -> list[str]
 def id_values(segment: Segment) -> list[IdValues]:
     """The reading_ids rows of a segment: (epoch, id key, log index) per reading."""
     return id_rows(segment.first_index, segment.ids)
+
+
+def recent_id_rows(segments: Sequence[Segment]) -> list[RecentIdValues]:
+    """The recent_ids rows of the segments of one append: one per run of segments at
+    consecutive log indices (usually the whole append: only an alert between two
+    segments splits it), so that an append of many small segments writes one row."""
+    rows: list[RecentIdValues] = []
+    run: list[bytes] = []
+    first = end = -1
+    for segment in sorted(segments, key=lambda s: s.first_index):
+        if segment.first_index != end and run:
+            rows.append((first, b"".join(run)))
+            run = []
+        if not run:
+            first = segment.first_index
+        run.append(_id_keys(segment.ids))
+        end = segment.first_index + len(segment.ids)
+    if run:
+        rows.append((first, b"".join(run)))
+    return rows
+
+
+def _id_keys(ids: Sequence[str]) -> bytes:
+    """The first 8 bytes of each of `ids`, in order."""
+    if type(ids) is HexIds:
+        blob = ids.digests.blob
+        return b"".join([blob[i : i + ID_KEY_BYTES] for i in range(0, len(blob), HASH_BYTES)])
+    return b"".join([id_key_bytes(reading_id) for reading_id in ids])
+
+
+def recent_id_entries(first: int, keys: bytes) -> list[IdValues]:
+    """The reading_ids rows that a recent_ids row stands for: (epoch, id key, log index)
+    per reading. A trailing part shorter than a key is ignored (the audit then reports
+    the reading it should have named as not found by id)."""
+    half, unpack = 1 << 63, _U64.unpack_from
+    return [
+        ((first + i) >> ID_EPOCH_BITS, unpack(keys, i * ID_KEY_BYTES)[0] - half, first + i)
+        for i in range(len(keys) // ID_KEY_BYTES)
+    ]
+
+
+def _key_positions(keys: bytes, key: bytes) -> list[int]:
+    """The positions i where keys[8i : 8i + 8] is `key`."""
+    out: list[int] = []
+    at = keys.find(key)
+    while at >= 0:
+        if at % ID_KEY_BYTES == 0:
+            out.append(at // ID_KEY_BYTES)
+        at = keys.find(key, at + 1)
+    return out
+
+
+def recent_id_matches(first: int, keys: bytes, key: bytes) -> list[int]:
+    """The log indices whose key in the recent_ids row (`first`, `keys`) is `key`."""
+    return [first + i for i in _key_positions(keys, key)]
+
+
+def chunk_entries(
+    epoch: int, keys: bytes, offsets: bytes, start: int = 0, stop: int = 1 << 63
+) -> list[IdValues]:
+    """The (epoch, id key, log index) of each id of an id_chunks row whose log index is
+    in [start, stop). (A chunk's ids are in log order, so only those are unpacked.)"""
+    half, base, unpack = 1 << 63, epoch << ID_EPOCH_BITS, _U64.unpack_from
+    count = min(len(keys) // ID_KEY_BYTES, len(offsets) // 2)
+    indices = [base + offset for offset in struct.unpack_from(f">{count}H", offsets)]
+    first, end = bisect.bisect_left(indices, start), bisect.bisect_left(indices, stop)
+    return [
+        (epoch, unpack(keys, i * ID_KEY_BYTES)[0] - half, indices[i]) for i in range(first, end)
+    ]
+
+
+def chunk_matches(epoch: int, keys: bytes, offsets: bytes, key: bytes) -> list[int]:
+    """The log indices whose key in the id_chunks row of `epoch` with `keys` and
+    `offsets` is `key`."""
+    base = epoch << ID_EPOCH_BITS
+    return [
+        base + _U16.unpack_from(offsets, 2 * i)[0]
+        for i in _key_positions(keys, key)
+        if 2 * i + 2 <= len(offsets)
+    ]
+
+
+def seal_recent_ids(
+    rows: Sequence[RecentIdValues], boundary: int
+) -> tuple[list[IdChunkValues], list[RecentIdValues]]:
+    """The id_chunks rows of the ids below `boundary` (an epoch's end) in recent_ids
+    `rows`, and what stays in recent_ids: the part of a row at and after
+    `boundary`, as a row of its own. Every id of an epoch is sealed by one call, so each
+    epoch's chunks are written once, and a lookup finds an id in the one chunk of each
+    epoch named by its first byte."""
+    width = ID_KEY_BYTES
+    # Per epoch, each bucket's keys and offsets, filled in log order.
+    keys_of: dict[int, list[bytearray]] = {}
+    offsets_of: dict[int, list[list[int]]] = {}
+    rest: list[RecentIdValues] = []
+    mask = (1 << ID_EPOCH_BITS) - 1
+    for first, keys in sorted(rows):
+        count = len(keys) // width
+        sealed = min(count, max(0, boundary - first))
+        at = 0
+        while at < sealed:  # the part of the row in one epoch
+            index = first + at
+            epoch = index >> ID_EPOCH_BITS
+            end = min(sealed, at + ((epoch + 1) << ID_EPOCH_BITS) - index)
+            if epoch not in keys_of:
+                keys_of[epoch] = [bytearray() for _ in range(ID_BUCKETS)]
+                offsets_of[epoch] = [[] for _ in range(ID_BUCKETS)]
+            bucket_keys, bucket_offsets = keys_of[epoch], offsets_of[epoch]
+            offset = (index & mask) - at
+            for i in range(at, end):
+                start = i * width
+                bucket = keys[start]
+                bucket_keys[bucket] += keys[start : start + width]
+                bucket_offsets[bucket].append(offset + i)
+            at = end
+        if sealed < count:
+            rest.append((first + sealed, keys[sealed * width : count * width]))
+    chunks: list[IdChunkValues] = []
+    for epoch in sorted(keys_of):
+        for bucket, offsets in enumerate(offsets_of[epoch]):
+            if offsets:
+                packed = struct.pack(f">{len(offsets)}H", *offsets)
+                chunks.append((epoch, bucket, bytes(keys_of[epoch][bucket]), packed))
+    return chunks, rest
+
+
+def ids_to_seal(old_size: int, new_size: int) -> int | None:
+    """When an append takes the log from `old_size` to `new_size` entries past the end
+    of an id epoch: the end of the last epoch it completes. The ids in the recent_ids
+    rows below it then move to id_chunks rows (`seal_recent_ids`) in the same
+    transaction, so that each reading's id is in exactly one of the tables.
+
+    Why: a row per reading, which reading_ids was, cost the SQLite append about 40% of
+    its time (bench/store.py), sorted or not. A recent_ids row is one insert per append,
+    and an epoch's 2**14 ids make 256 id_chunks rows (ID_BUCKETS)."""
+    boundary = (new_size >> ID_EPOCH_BITS) << ID_EPOCH_BITS
+    return boundary if boundary > old_size else None
 
 
 def id_rows(first: int, ids: Sequence[str]) -> list[IdValues]:

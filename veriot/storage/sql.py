@@ -107,6 +107,10 @@ SEGMENTS = Table(
 """The columns of `codec.segment_values`, in its order."""
 READING_IDS = Table("reading_ids", ("epoch", "id_key", "idx"))
 """The columns of `codec.id_values`, in its order."""
+RECENT_IDS = Table("recent_ids", ("first_idx", "id_keys"))
+"""The columns of `codec.RecentIdValues`, in its order."""
+ID_CHUNKS = Table("id_chunks", ("epoch", "bucket", "id_keys", "offsets"))
+"""The columns of `codec.IdChunkValues`, in its order."""
 ALERTS = Table("alerts", ("idx", "leaf", "device", "name", "time", "score"))
 """The columns of `alerts.alert_row`, in its order."""
 TILES = Table("node_tiles", ("key", "hashes"))
@@ -238,6 +242,10 @@ class SqlStore(ABC, Generic[ConnT]):
     """The idx of the reading_ids rows whose id_key is the one parameter, every epoch."""
     NAME_MATCH_SQL: ClassVar[str]
     """A condition true when the parameter is a substring of `names`."""
+    KEY_MATCH_SQL: ClassVar[str]
+    """A condition true when the parameter (8 bytes) is a substring of `id_keys`, or ""
+    where fetching every row of a lookup's candidates and searching them with
+    bytes.find is faster (SQLite: instr() tries every byte offset in turn)."""
     LEGACY_READINGS_SQL: ClassVar[str]
     """A row when the legacy `readings` table (migrations 1 and 2) exists, else none."""
     UNIQUE_VIOLATION: ClassVar[type[Exception]]
@@ -387,12 +395,11 @@ class SqlStore(ABC, Generic[ConnT]):
         except InputError as exc:
             raise StoreError(f"append wrote nothing: {exc}") from exc
         seqs = codec.batch_seqs(segments)
+        ranges = [(s.first_index, s.end_index) for s in segments]
+        ranges += [(index, index + 1) for index, _ in batch.alerts]
         with self._write("append", log=True) as conn:
-            codec.check_batch_ranges(
-                self._size(conn),
-                [(s.first_index, s.end_index) for s in segments]
-                + [(index, index + 1) for index, _ in batch.alerts],
-            )
+            size = self._size(conn)
+            codec.check_batch_ranges(size, ranges)
             device_ids = self._batch_device_ids(conn, seqs)
             self._check_new_seqs(conn, seqs, device_ids)
             try:
@@ -401,15 +408,31 @@ class SqlStore(ABC, Generic[ConnT]):
                 raise StoreError(f"append wrote nothing: {exc}") from exc
             if rows:
                 self._bulk_insert(conn, SEGMENTS, rows)
-                self._bulk_insert(
-                    conn, READING_IDS, [row for s in segments for row in codec.id_values(s)]
-                )
+                self._bulk_insert(conn, RECENT_IDS, codec.recent_id_rows(segments))
+            boundary = codec.ids_to_seal(size, size + sum(end - start for start, end in ranges))
+            if boundary is not None:
+                self._seal_ids(conn, boundary)
             if batch.alerts:
                 alert_rows = [alert_index.alert_row(i, leaf) for i, leaf in batch.alerts]
                 self._bulk_insert(conn, ALERTS, alert_rows)
             self._write_tiles(conn, levels)
             if batch.events:
                 self._insert_events(conn, batch.events)
+
+    def _seal_ids(self, conn: ConnT, boundary: int) -> None:
+        """Moves the ids below `boundary` from recent_ids to id_chunks (see
+        codec.ids_to_seal)."""
+        recent = self._execute(
+            conn, "SELECT first_idx, id_keys FROM recent_ids WHERE first_idx < ?", (boundary,)
+        ).fetchall()
+        chunks, rest = codec.seal_recent_ids(
+            [(int(first), bytes(keys)) for first, keys in recent], boundary
+        )
+        self._execute(conn, "DELETE FROM recent_ids WHERE first_idx < ?", (boundary,))
+        if rest:
+            self._bulk_insert(conn, RECENT_IDS, rest)
+        if chunks:
+            self._bulk_insert(conn, ID_CHUNKS, chunks)
 
     def _batch_device_ids(self, conn: ConnT, devices: Iterable[str]) -> dict[str, int]:
         """The row ids of the devices of a batch. Raises StoreError for an unknown one."""
@@ -599,10 +622,29 @@ class SqlStore(ABC, Generic[ConnT]):
     def get_reading(self, reading_id: str) -> StoredReading | None:
         if not codec.is_reading_id(reading_id):
             return None
+        key = codec.id_key_bytes(reading_id)
         with self._snapshot("get_reading") as conn:
+            # One snapshot: an append that seals ids moves them from recent_ids to id_chunks.
             rows = self._execute(conn, self.BY_ID_SQL, (codec.id_key(reading_id),)).fetchall()
-            for (index,) in rows:
-                stored = self._reading_at(conn, int(index))
+            found = [int(index) for (index,) in rows]
+            # Rows that may hold the key (its bucket's chunk of each epoch, every recent
+            # row), searched for it here.
+            match, with_key = self.KEY_MATCH_SQL, [key] if self.KEY_MATCH_SQL else []
+            for epoch, keys, offsets in self._execute(
+                conn,
+                "SELECT epoch, id_keys, offsets FROM id_chunks WHERE bucket = ?"
+                + (f" AND {match}" if match else ""),
+                [key[0], *with_key],
+            ).fetchall():
+                found += codec.chunk_matches(int(epoch), bytes(keys), bytes(offsets), key)
+            for first, keys in self._execute(
+                conn,
+                "SELECT first_idx, id_keys FROM recent_ids" + (f" WHERE {match}" if match else ""),
+                with_key,
+            ).fetchall():
+                found += codec.recent_id_matches(int(first), bytes(keys), key)
+            for index in found:
+                stored = self._reading_at(conn, index)
                 if stored is not None and stored.id == reading_id:
                     return stored
         return None
@@ -782,6 +824,21 @@ class SqlStore(ABC, Generic[ConnT]):
                 " WHERE epoch >= ? AND epoch <= ? AND idx >= ? AND idx < ?",
                 (start >> codec.ID_EPOCH_BITS, (stop - 1) >> codec.ID_EPOCH_BITS, start, stop),
             ).fetchall()
+            for epoch, keys, offsets in self._execute(
+                conn,
+                "SELECT epoch, id_keys, offsets FROM id_chunks WHERE epoch >= ? AND epoch <= ?",
+                (start >> codec.ID_EPOCH_BITS, (stop - 1) >> codec.ID_EPOCH_BITS),
+            ).fetchall():
+                id_rows += codec.chunk_entries(int(epoch), bytes(keys), bytes(offsets), start, stop)
+            # recent_ids holds few rows (those of the epochs not yet complete).
+            for first, keys in self._execute(
+                conn, "SELECT first_idx, id_keys FROM recent_ids WHERE first_idx < ?", (stop,)
+            ).fetchall():
+                id_rows += [
+                    entry
+                    for entry in codec.recent_id_entries(int(first), bytes(keys))
+                    if start <= entry[2] < stop
+                ]
             alert_rows = self._execute(
                 conn,
                 "SELECT idx, leaf, device, name, time, score FROM alerts"

@@ -309,6 +309,7 @@ def tamper_sqlite_readings(path: Path, change: Callable[[dict[int, StoredReading
         device_ids = dict(db.execute("SELECT did, id FROM devices").fetchall())
         db.execute("DELETE FROM segments")
         db.execute("DELETE FROM reading_ids")
+        db.execute("DELETE FROM recent_ids")
         for stored in readings.values():
             (segment,) = segment_of([stored])
             db.execute(

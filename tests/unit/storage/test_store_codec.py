@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from veriot.core.canonical import device_prefix, reading_message, reading_message_uncached
-from veriot.core.columns import HexIds
+from veriot.core.columns import FixedRuns, HexIds
 from veriot.core.errors import InputError, StoreError
 from veriot.core.types import BatchAuth, Reading, Record, Segment, SignedReading
 from veriot.ledger.segment import segment_readings
@@ -268,3 +268,118 @@ def test_a_body_is_not_encoded_for_a_message_of_another_device() -> None:
     mixed = replace(segment, messages=(*segment.messages[:2], stranger.messages[0]))
     with pytest.raises(InputError, match=r"another device \(at index 42\)"):
         codec.encode_segment_body(mixed)
+
+
+def test_a_recent_ids_row_keeps_each_ids_first_8_bytes_however_the_ids_are_held() -> None:
+    segment = make_segment("d", 0, 40, 5)
+    digests = b"".join(bytes.fromhex(i) for i in segment.ids)
+    columnar = replace(segment, ids=HexIds(FixedRuns(digests, 32)))
+    [(first, keys)] = codec.recent_id_rows([segment])
+    assert [(first, keys)] == codec.recent_id_rows([columnar])
+    assert first == 40 and keys == b"".join(bytes.fromhex(i[:16]) for i in segment.ids)
+    # The reading_ids rows it stands for are those the segment would have had.
+    assert codec.recent_id_entries(first, keys) == codec.id_values(segment)
+    assert codec.recent_id_entries(first, keys + b"\x01\x02") == codec.id_values(segment)
+
+
+def test_an_append_has_one_recent_ids_row_per_run_of_consecutive_readings() -> None:
+    a = make_segment("a", 0, 10, 3)
+    b = make_segment("b", 0, 13, 2)
+    c = make_segment("c", 0, 16, 4)  # index 15 is an alert
+    rows = codec.recent_id_rows([c, b, a])
+    assert [(first, len(keys) // 8) for first, keys in rows] == [(10, 5), (16, 4)]
+    entries = [e for first, keys in rows for e in codec.recent_id_entries(first, keys)]
+    assert entries == codec.id_values(a) + codec.id_values(b) + codec.id_values(c)
+    assert codec.recent_id_rows([]) == []
+
+
+def test_a_key_is_matched_only_at_a_key_boundary_of_a_recent_ids_row() -> None:
+    keys = bytes.fromhex("00000000000000aabb0000000000000000000000000000aa")
+    # Bytes 7..14 read aa bb 00 .. 00 across two keys: not a key of this row.
+    assert codec.recent_id_matches(100, keys, bytes.fromhex("aabb000000000000")) == []
+    assert codec.recent_id_matches(100, keys, bytes.fromhex("00000000000000aa")) == [100, 102]
+    assert codec.recent_id_matches(100, keys, bytes.fromhex("bb00000000000000")) == [101]
+    assert codec.recent_id_matches(100, b"", bytes(8)) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "sealed"),
+    [
+        (0, 5, None),
+        (5, (1 << 14) - 1, None),
+        (5, 1 << 14, 1 << 14),  # the append completes the first epoch
+        ((1 << 14) - 1, (1 << 14) + 3, 1 << 14),
+        (1 << 14, (1 << 14) + 1, None),  # sealed by the append that reached 2**14
+        (10, (3 << 14) + 7, 3 << 14),  # three at once: everything before the last end
+        (7, 7, None),
+    ],
+)
+def test_ids_are_sealed_when_an_append_passes_the_end_of_an_epoch(
+    old: int, new: int, sealed: int | None
+) -> None:
+    assert codec.ids_to_seal(old, new) == sealed
+
+
+def test_sealing_chunks_an_epochs_ids_by_first_byte_and_keeps_what_passes_its_end() -> None:
+    coarse = 1 << codec.ID_EPOCH_BITS
+    a = make_segment("a", 0, coarse - 200, 100)
+    b = make_segment("b", 0, coarse - 100, 150)  # reaches 50 past the end
+    rows = [*codec.recent_id_rows([b]), *codec.recent_id_rows([a])]  # in any order
+    chunks, rest = codec.seal_recent_ids(rows, coarse)
+    assert rest == [(coarse, codec.recent_id_rows([b])[0][1][100 * 8 :])]
+    buckets = [bucket for _, bucket, _, _ in chunks]
+    assert buckets == sorted(set(buckets))  # one chunk per bucket
+    entries = []
+    for epoch, bucket, keys, offsets in chunks:
+        assert epoch == 0
+        assert all(keys[i] == bucket for i in range(0, len(keys), 8))
+        mine = codec.chunk_entries(epoch, keys, offsets)
+        assert [index for _, _, index in mine] == sorted(index for _, _, index in mine)
+        entries += mine
+    assert sorted(entries) == sorted(codec.id_values(a) + codec.id_values(b)[:100])
+    # Each reading below the end is matched in its bucket's chunk, at its log index.
+    by_bucket = {bucket: (epoch, keys, offsets) for epoch, bucket, keys, offsets in chunks}
+    for segment in (a, b):
+        for i, reading_id in enumerate(segment.ids[:100]):
+            key = codec.id_key_bytes(reading_id)
+            epoch, keys, offsets = by_bucket[key[0]]
+            assert codec.chunk_matches(epoch, keys, offsets, key) == [segment.first_index + i]
+
+
+def test_a_seal_spanning_epochs_chunks_each_epoch_apart() -> None:
+    coarse = 1 << codec.ID_EPOCH_BITS
+    keys = bytes.fromhex("7f00000000000000") * 3 + bytes.fromhex("7f00000000000001")
+    chunks, rest = codec.seal_recent_ids([(coarse - 2, keys)], 2 * coarse)
+    assert rest == []
+    assert [(e, b, len(k) // 8, o) for e, b, k, o in chunks] == [
+        (0, 0x7F, 2, struct.pack(">2H", coarse - 2, coarse - 1)),
+        (1, 0x7F, 2, struct.pack(">2H", 0, 1)),
+    ]
+    (first, _, first_keys, first_offsets), (second, _, second_keys, second_offsets) = chunks
+    same = keys[:8]
+    assert codec.chunk_matches(first, first_keys, first_offsets, same) == [coarse - 2, coarse - 1]
+    assert codec.chunk_matches(second, second_keys, second_offsets, same) == [coarse]
+
+
+def test_a_misaligned_key_in_a_chunk_is_not_a_match() -> None:
+    keys = bytes.fromhex("00000000000000aabb00000000000000")
+    offsets = bytes.fromhex("00030009")
+    assert codec.chunk_matches(2, keys, offsets, bytes.fromhex("aabb000000000000")) == []
+    assert codec.chunk_matches(2, keys, offsets, keys[8:]) == [(2 << codec.ID_EPOCH_BITS) + 9]
+    # A chunk whose offsets were cut short matches only the ids it still has offsets for.
+    assert codec.chunk_matches(2, keys, offsets[:2], keys[8:]) == []
+    assert codec.chunk_entries(2, keys, offsets[:3]) == codec.chunk_entries(
+        2, keys[:8], offsets[:2]
+    )
+
+
+def test_a_chunks_entries_can_be_taken_for_a_range_of_log_indices() -> None:
+    keys = b"".join(i.to_bytes(8, "big") for i in (9, 3, 7, 5))
+    offsets = struct.pack(">4H", 2, 6, 7, 300)
+    every = codec.chunk_entries(1, keys, offsets)
+    base = 1 << codec.ID_EPOCH_BITS
+    assert [index - base for _, _, index in every] == [2, 6, 7, 300]
+    assert [key + (1 << 63) for _, key, _ in every] == [9, 3, 7, 5]
+    assert codec.chunk_entries(1, keys, offsets, base + 6, base + 300) == every[1:3]
+    assert codec.chunk_entries(1, keys, offsets, base + 301) == []
+    assert codec.chunk_entries(1, keys, offsets, 0, base + 3) == every[:1]

@@ -18,7 +18,14 @@ from veriot.storage.sqlite import SqliteStore
 from veriot.storage.sqlite import store as sqlite_store
 from veriot.storage.sqlite.pool import connect
 from veriot.storage.sqlite.store import split_statements
-from veriot.storage.testing import make_batch, make_device, make_reading, readings_for
+from veriot.storage.testing import (
+    make_batch,
+    make_device,
+    make_mixed_batch,
+    make_reading,
+    make_segment,
+    readings_for,
+)
 
 
 def test_every_connection_is_durable_with_foreign_keys(tmp_path: Path) -> None:
@@ -93,7 +100,8 @@ def test_a_committed_append_is_in_the_file_for_another_connection(tmp_path: Path
     store.append(make_batch([make_reading(device.did, 0, 0)]))
     # Another process would open its own connection: it sees the commit at once.
     other = sqlite3.connect(tmp_path / "v.db")
-    assert other.execute("SELECT count(*) FROM reading_ids").fetchone() == (1,)
+    assert other.execute("SELECT count, length(body) > 0 FROM segments").fetchall() == [(1, 1)]
+    assert other.execute("SELECT first_idx FROM recent_ids").fetchall() == [(0,)]
     other.close()
     store.close()
 
@@ -153,7 +161,7 @@ def test_readings_of_a_legacy_database_are_found_after_the_upgrade(
     monkeypatch.setattr(sql, "CONVERT_CHUNK", 50)  # several transactions
     store = SqliteStore(tmp_path / "v.db")
     try:
-        assert store.applied_migrations == [3]
+        assert store.applied_migrations == [3, 4]
         assert store.log_size() == 121
         assert list(store.iter_readings()) == readings
         for stored in readings:
@@ -248,3 +256,84 @@ def test_a_bulk_upsert_updates_the_rows_it_meets() -> None:
         (3, b"z"),
         (9, b"y"),
     ]
+
+
+def test_ids_move_to_the_epoch_index_when_the_log_passes_an_epochs_end(tmp_path: Path) -> None:
+    """Ids wait in recent_ids, a row per segment, until the log passes the end of their
+    epoch; the append that passes it moves the rows of every segment that starts before
+    that end to reading_ids. A store written before migration 4 has the ids of the epoch
+    it was writing in reading_ids already: they stay found as it fills up."""
+    store = SqliteStore(tmp_path / "v.db")
+    device = make_device(1)
+    store.add_device(device)
+    coarse = 1 << codec.ID_EPOCH_BITS
+    segments = [make_segment(device.did, 0, 0, 1000)]
+    store.append(make_mixed_batch(segments))
+    db = sqlite3.connect(tmp_path / "v.db")
+    with db:  # as a veriot before migration 4 wrote them
+        db.execute("DELETE FROM recent_ids")
+        db.executemany("INSERT INTO reading_ids VALUES (?, ?, ?)", codec.id_values(segments[0]))
+
+    def tables() -> tuple[list[int], int, int]:
+        recent = db.execute("SELECT first_idx FROM recent_ids ORDER BY first_idx").fetchall()
+        (old,) = db.execute("SELECT count(*) FROM reading_ids").fetchone()
+        (chunks,) = db.execute("SELECT count(*) FROM id_chunks").fetchone()
+        return [first for (first,) in recent], old, chunks
+
+    def append(first_index: int, count: int) -> None:
+        segments.append(make_segment(device.did, first_index, first_index, count))
+        store.append(make_mixed_batch(segments[-1:]))
+        for segment in segments:
+            for offset in {0, 1, len(segment.ids) // 2, len(segment.ids) - 1}:
+                found = store.get_reading(segment.ids[offset])
+                assert found is not None and found.index == segment.first_index + offset
+        assert store.index_mismatches(0, store.log_size()) == []
+
+    try:
+        append(1000, coarse - 1010)  # up to 10 short of the end
+        assert tables() == ([1000], 1000, 0)
+        append(coarse - 10, 30)  # passes the end: the new segment's last 20 ids stay
+        assert tables() == ([coarse], 1000, codec.ID_BUCKETS)
+        append(coarse + 20, 5)
+        assert tables() == ([coarse, coarse + 20], 1000, codec.ID_BUCKETS)
+        # The chunks hold each id below the end that was not in reading_ids, once.
+        chunks = db.execute("SELECT epoch, id_keys, offsets FROM id_chunks").fetchall()
+        entries = [e for epoch, k, o in chunks for e in codec.chunk_entries(epoch, k, o)]
+        want = codec.id_values(segments[1]) + codec.id_values(segments[2])[:10]
+        assert sorted(entries) == sorted(want)
+        # Every reading is still found after a restart.
+        store.close()
+        store = SqliteStore(tmp_path / "v.db")
+        for segment in segments:
+            assert [store.get_reading(i) for i in segment.ids[::97]] == [
+                store.get_reading_at(segment.first_index + k)
+                for k in range(0, len(segment.ids), 97)
+            ]
+    finally:
+        db.close()
+        store.close()
+
+
+def test_a_recent_id_changed_behind_the_stores_back_is_reported(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "v.db")
+    device = make_device(1)
+    store.add_device(device)
+    segment = make_segment(device.did, 0, 0, 6)
+    store.append(make_mixed_batch([segment]))
+    db = sqlite3.connect(tmp_path / "v.db")
+    with db:
+        (keys,) = db.execute("SELECT id_keys FROM recent_ids").fetchone()
+        wrong = keys[:16] + bytes(8) + keys[24:]  # the third reading's key zeroed
+        db.execute("UPDATE recent_ids SET id_keys = ?", (wrong,))
+        db.execute("INSERT INTO recent_ids VALUES (9, ?)", (keys[:8],))  # no reading at 9
+    db.close()
+    try:
+        assert store.get_reading(segment.ids[2]) is None
+        assert store.get_reading(segment.ids[3]) is not None
+        found = {(m.index, m.count): m.detail for m in store.index_mismatches(0, 10)}
+        assert set(found) == {(0, 6), (9, 1)}
+        assert "1 of its readings cannot be found by id" in found[(0, 6)]
+        assert "1 id entries point at its readings wrongly" in found[(0, 6)]
+        assert "no reading" in found[(9, 1)]
+    finally:
+        store.close()

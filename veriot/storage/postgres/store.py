@@ -18,7 +18,17 @@ from psycopg import errors as pgerrors
 from veriot.storage import tiles
 from veriot.storage.migrations import check_newest, load_migrations
 from veriot.storage.postgres.pool import ConnectionPool, check_schema
-from veriot.storage.sql import ALERTS, READING_IDS, SEGMENTS, TILES, Rows, SqlStore, Table
+from veriot.storage.sql import (
+    ALERTS,
+    ID_CHUNKS,
+    READING_IDS,
+    RECENT_IDS,
+    SEGMENTS,
+    TILES,
+    Rows,
+    SqlStore,
+    Table,
+)
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -28,19 +38,20 @@ _COPY_TYPES: dict[str, list[str]] = {
         "int8", "int4", "int4", "int8", "int8", "float8", "float8", "text", "float8", "bytea",
     ],
     READING_IDS.name: ["int8", "int8", "int8"],
+    RECENT_IDS.name: ["int8", "bytea"],
+    ID_CHUNKS.name: ["int8", "int2", "bytea", "bytea"],
     ALERTS.name: ["int8", "bytea", "text", "text", "float8", "float8"],
     TILES.name: ["int8", "bytea"],
 }  # fmt: skip
 _COPY_SQL = {
     table.name: f"COPY {table.name} ({', '.join(table.columns)}) FROM STDIN (FORMAT BINARY)"
-    for table in (SEGMENTS, READING_IDS, ALERTS, TILES)
+    for table in (SEGMENTS, READING_IDS, RECENT_IDS, ID_CHUNKS, ALERTS, TILES)
 }
 # One probe of the id index per epoch of log indices (see codec.ID_EPOCH_BITS).
 _BY_ID = (
     "SELECT idx FROM reading_ids WHERE id_key = ? AND epoch = ANY(ARRAY("
     "SELECT generate_series(0, coalesce((SELECT max(epoch) FROM reading_ids), 0))))"
 )
-
 # Arbitrary constants naming veriot's advisory locks (pg_advisory_xact_lock takes a bigint).
 _MIGRATE_LOCK = 0x7665_7269_6F74_0001
 _APPEND_LOCK = 0x7665_7269_6F74_0002
@@ -94,6 +105,7 @@ class PostgresStore(SqlStore[Conn]):
     )
     BY_ID_SQL = _BY_ID
     NAME_MATCH_SQL = "strpos(names, ?) > 0"
+    KEY_MATCH_SQL = "position(? IN id_keys) > 0"
     LEGACY_READINGS_SQL = "SELECT 1 WHERE to_regclass('readings') IS NOT NULL"
     UNIQUE_VIOLATION = pgerrors.UniqueViolation
 

@@ -139,6 +139,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     )
     BY_ID_SQL = _BY_ID
     NAME_MATCH_SQL = "instr(names, ?) > 0"
+    KEY_MATCH_SQL = ""
     LEGACY_READINGS_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'readings'"
     UNIQUE_VIOLATION = sqlite3.IntegrityError
 
