@@ -753,14 +753,18 @@ def _id_keys(ids: Sequence[str]) -> bytes:
     return b"".join([id_key_bytes(reading_id) for reading_id in ids])
 
 
-def recent_id_entries(first: int, keys: bytes) -> list[IdValues]:
+def recent_id_entries(
+    first: int, keys: bytes, start: int = 0, stop: int = 1 << 63
+) -> list[IdValues]:
     """The reading_ids rows that a recent_ids row stands for: (epoch, id key, log index)
-    per reading. A trailing part shorter than a key is ignored (the audit then reports
-    the reading it should have named as not found by id)."""
+    per reading whose log index is in [start, stop). A trailing part shorter than a key
+    is ignored (the audit then reports the reading it should have named as not found by
+    id)."""
     half, unpack = 1 << 63, _U64.unpack_from
+    low, high = max(0, start - first), min(len(keys) // ID_KEY_BYTES, stop - first)
     return [
         ((first + i) >> ID_EPOCH_BITS, unpack(keys, i * ID_KEY_BYTES)[0] - half, first + i)
-        for i in range(len(keys) // ID_KEY_BYTES)
+        for i in range(low, high)
     ]
 
 

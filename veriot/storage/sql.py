@@ -834,11 +834,7 @@ class SqlStore(ABC, Generic[ConnT]):
             for first, keys in self._execute(
                 conn, "SELECT first_idx, id_keys FROM recent_ids WHERE first_idx < ?", (stop,)
             ).fetchall():
-                id_rows += [
-                    entry
-                    for entry in codec.recent_id_entries(int(first), bytes(keys))
-                    if start <= entry[2] < stop
-                ]
+                id_rows += codec.recent_id_entries(int(first), bytes(keys), start, stop)
             alert_rows = self._execute(
                 conn,
                 "SELECT idx, leaf, device, name, time, score FROM alerts"

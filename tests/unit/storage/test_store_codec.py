@@ -290,6 +290,11 @@ def test_an_append_has_one_recent_ids_row_per_run_of_consecutive_readings() -> N
     assert [(first, len(keys) // 8) for first, keys in rows] == [(10, 5), (16, 4)]
     entries = [e for first, keys in rows for e in codec.recent_id_entries(first, keys)]
     assert entries == codec.id_values(a) + codec.id_values(b) + codec.id_values(c)
+    # Taken for a range of log indices, as the audit reads them.
+    assert (
+        codec.recent_id_entries(*rows[0], 12, 14) == codec.id_values(a)[2:] + codec.id_values(b)[:1]
+    )
+    assert codec.recent_id_entries(*rows[0], 15, 30) == []
     assert codec.recent_id_rows([]) == []
 
 

@@ -52,6 +52,7 @@ _BY_ID = (
     "SELECT idx FROM reading_ids WHERE id_key = ? AND epoch = ANY(ARRAY("
     "SELECT generate_series(0, coalesce((SELECT max(epoch) FROM reading_ids), 0))))"
 )
+
 # Arbitrary constants naming veriot's advisory locks (pg_advisory_xact_lock takes a bigint).
 _MIGRATE_LOCK = 0x7665_7269_6F74_0001
 _APPEND_LOCK = 0x7665_7269_6F74_0002
