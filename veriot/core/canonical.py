@@ -23,7 +23,14 @@ from collections.abc import Iterable
 from typing import Final
 
 from veriot.core.errors import DecodeError, InputError
-from veriot.core.types import EntryKind, Reading, Record, SignedReading
+from veriot.core.types import (
+    MAX_NAME_BYTES,
+    MAX_UNIT_BYTES,
+    EntryKind,
+    Reading,
+    Record,
+    SignedReading,
+)
 
 READING_DOMAIN: Final = b"veriot.reading.v1\n"
 BATCH_DOMAIN: Final = b"veriot.batch.v1\n"
@@ -33,8 +40,6 @@ AUTH_SIGNATURE: Final = 1
 AUTH_BATCH: Final = 2
 
 MAX_RECORDS: Final = 256
-MAX_NAME_BYTES: Final = 64
-MAX_UNIT_BYTES: Final = 16
 MAX_DEVICE_BYTES: Final = 128
 MAX_BATCH_SIZE: Final = 2**16
 SIGNATURE_BYTES: Final = 64

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import IntEnum, StrEnum
-from typing import Any, Generic, TypeVar, overload
+from typing import Annotated, Any, Generic, TypeVar, overload
 
 import msgspec
 
@@ -18,20 +18,35 @@ T = TypeVar("T")
 MAX_SEQ = 2**63 - 1
 """Sequence numbers are unsigned but kept below 2**63 so every store can hold them."""
 
+MAX_NAME_BYTES = 64
+MAX_UNIT_BYTES = 16
+"""The longest record name and unit a reading message holds (veriot.core.canonical)."""
 
-class Record(msgspec.Struct, frozen=True, gc=False):
+
+class Record(
+    msgspec.Struct,
+    frozen=True,
+    gc=False,
+    rename={"name": "n", "value": "v", "time": "t", "unit": "u"},
+    forbid_unknown_fields=True,
+    omit_defaults=True,
+):
     """One resolved SenML record (RFC 8428): no base fields, absolute time.
 
     `time` is seconds since the Unix epoch; `unit` is a SenML unit ("" when none).
     (Record and Reading are frozen msgspec Structs rather than dataclasses: ingest builds
     and decodes several per reading, which a Struct does several times faster, and
     values that hold no cycles need no tracking by the garbage collector.)
+
+    msgspec encodes and decodes a Record as the wire format's record object: its SenML
+    labels (`n`, `v`, `t`, `u`, without `u` when empty) and their bounds, so a request
+    decodes straight into Records (veriot.core.wire checks the rest: names and units).
     """
 
-    name: str
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_BYTES)]
     value: float
-    time: float
-    unit: str = ""
+    time: Annotated[float, msgspec.Meta(ge=0)]
+    unit: Annotated[str, msgspec.Meta(max_length=MAX_UNIT_BYTES)] = ""
 
 
 class Reading(msgspec.Struct, frozen=True, gc=False):

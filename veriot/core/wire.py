@@ -34,7 +34,6 @@ from veriot.core.wire_shapes import (
     WireBatchReading,
     WireCompactBatch,
     WireReading,
-    WireRecord,
     WireRequest,
 )
 
@@ -116,26 +115,23 @@ def _check_device(device: str) -> None:
     _remember(_valid_devices, device)
 
 
-def _convert_records(wire: list[WireRecord], where: str) -> tuple[Record, ...]:
-    out: list[Record] = []
-    for r in wire:
-        name, unit = r.n, r.u
+def _check_records(records: tuple[Record, ...], where: str) -> None:
+    for position, r in enumerate(records):
+        name, unit = r.name, r.unit
         if name not in _valid_names:
             if not NAME_PATTERN.match(name):
                 raise _Invalid(
                     f"{name!r} is not a valid SenML name (RFC 8428 section 4.5.1)",
-                    f"{where}.records[{len(out)}].n",
+                    f"{where}.records[{position}].n",
                 )
             _remember(_valid_names, name)
         if unit not in _valid_units:
             if not UNIT_PATTERN.match(unit):
                 raise _Invalid(
                     f"unit {unit!r} is not printable ASCII without spaces",
-                    f"{where}.records[{len(out)}].u",
+                    f"{where}.records[{position}].u",
                 )
             _remember(_valid_units, unit)
-        out.append(Record(name, r.v, r.t, unit))
-    return tuple(out)
 
 
 def _convert_batch(b: WireBatchAuth) -> BatchAuth:
@@ -146,7 +142,8 @@ def _convert_batch(b: WireBatchAuth) -> BatchAuth:
 
 def _convert_reading(w: WireReading) -> SignedReading:
     _check_device(w.device)
-    records = _convert_records(w.records, "")
+    records = w.records
+    _check_records(records, "")
     sig, batch = w.sig, w.batch
     if sig is UNSET:
         if batch is UNSET:
@@ -162,7 +159,8 @@ def _convert_compact(w: WireCompactBatch) -> CompactBatch:
     _check_device(device)
     readings: list[Reading] = []
     for r in w.readings:
-        records = _convert_records(r.records, f".readings[{len(readings)}]")
+        records = r.records
+        _check_records(records, f".readings[{len(readings)}]")
         readings.append(Reading(device, r.seq, records))
     return CompactBatch(device=device, signature=w.sig, readings=tuple(readings))
 
@@ -225,13 +223,9 @@ def decode_reading(body: bytes | str | Mapping[str, Any]) -> SignedReading:
         raise DecodeError(f"{exc.problem} - at `${exc.where}`") from None
 
 
-def _wire_records(records: Iterable[Record]) -> list[WireRecord]:
-    return [WireRecord(n=r.name, v=r.value, t=r.time, u=r.unit) for r in records]
-
-
 def _wire_reading(signed: SignedReading) -> WireReading:
     r = signed.reading
-    wire = WireReading(device=r.device, seq=r.seq, records=_wire_records(r.records))
+    wire = WireReading(device=r.device, seq=r.seq, records=r.records)
     if (signed.signature is None) == (signed.batch is None):
         raise InputError(f"reading {r.device} #{r.seq} needs exactly one of signature or batch")
     if signed.signature is not None:
@@ -248,21 +242,19 @@ def _wire_compact(batch: CompactBatch) -> WireCompactBatch:
     return WireCompactBatch(
         device=batch.device,
         sig=batch.signature,
-        readings=[
-            WireBatchReading(seq=r.seq, records=_wire_records(r.records)) for r in batch.readings
-        ],
+        readings=[WireBatchReading(seq=r.seq, records=r.records) for r in batch.readings],
     )
 
 
 def encode_reading(signed: SignedReading) -> dict[str, Any]:
     """The JSON object of one reading (bytes as base64 strings); `u` is left out when empty."""
-    result: dict[str, Any] = msgspec.to_builtins(_wire_reading(signed))
+    result: dict[str, Any] = msgspec.json.decode(_encoder.encode(_wire_reading(signed)))
     return result
 
 
 def encode_batch(batch: CompactBatch) -> dict[str, Any]:
     """The JSON object of one compact batch."""
-    result: dict[str, Any] = msgspec.to_builtins(_wire_compact(batch))
+    result: dict[str, Any] = msgspec.json.decode(_encoder.encode(_wire_compact(batch)))
     return result
 
 

@@ -16,12 +16,10 @@ from veriot.core.canonical import (
     HASH_BYTES,
     MAX_BATCH_SIZE,
     MAX_DEVICE_BYTES,
-    MAX_NAME_BYTES,
     MAX_RECORDS,
-    MAX_UNIT_BYTES,
     SIGNATURE_BYTES,
 )
-from veriot.core.types import MAX_SEQ
+from veriot.core.types import MAX_SEQ, Record
 
 MAX_READINGS_PER_REQUEST = 10_000
 """Readings in one request body, counting those inside compact batches."""
@@ -38,14 +36,8 @@ _Hash = Annotated[bytes, Meta(min_length=HASH_BYTES, max_length=HASH_BYTES)]
 _Device = Annotated[str, Meta(min_length=1, max_length=MAX_DEVICE_BYTES)]
 
 
-class WireRecord(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True, gc=False):
-    n: Annotated[str, Meta(min_length=1, max_length=MAX_NAME_BYTES)]
-    u: Annotated[str, Meta(max_length=MAX_UNIT_BYTES)] = ""
-    v: float
-    t: Annotated[float, Meta(ge=0)]
-
-
-WireRecords = Annotated[list[WireRecord], Meta(min_length=1, max_length=MAX_RECORDS)]
+WireRecords = Annotated[tuple[Record, ...], Meta(min_length=1, max_length=MAX_RECORDS)]
+"""A reading's records: Record is its own wire shape (see veriot.core.types.Record)."""
 
 
 class WireBatchAuth(Struct, forbid_unknown_fields=True, gc=False):

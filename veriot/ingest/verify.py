@@ -36,7 +36,7 @@ from veriot.ingest.checked import Checked as Checked
 from veriot.ingest.checked import Pending
 from veriot.ingest.verdict import Reason, Verdict, rejected
 from veriot.ledger.batch import batch_root, batch_root_from_path
-from veriot.ledger.hashing import leaf_hash
+from veriot.ledger.hashing import leaf_hash, leaf_hashes
 
 DeviceLookup = Callable[[str], Device | None]
 
@@ -375,14 +375,14 @@ class Verifier:
         seal = BatchSeal(root, signature, tuple(members))
         latest = max(r.time for reading in readings for r in reading.records)
         if latest <= now + self._max_skew_s:  # the common case: no member is ahead
-            leaves = [leaf_hash(prefix + m) for m in messages]
+            leaves = leaf_hashes(prefix, messages)
             seqs, times, names = reading_columns(readings)
             if all(a < b for a, b in itertools.pairwise(seqs)):
                 return CheckedRun(
                     batch.device,
                     readings,
                     ids,
-                    FixedRuns(b"".join(leaves), HASH_BYTES),
+                    FixedRuns(leaves, HASH_BYTES),
                     MessageRuns.of(device_prefix(batch.device), messages),
                     seqs,
                     times,
@@ -393,7 +393,7 @@ class Verifier:
             return [
                 Checked(r, i, leaf, m, seal=seal, position=position)
                 for position, (r, i, leaf, m) in enumerate(
-                    zip(readings, ids, leaves, messages, strict=True)
+                    zip(readings, ids, FixedRuns(leaves, HASH_BYTES), messages, strict=True)
                 )
             ]
         for position, (reading, rid, message) in enumerate(

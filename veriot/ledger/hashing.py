@@ -7,6 +7,7 @@ be passed off as an interior node (second-preimage resistance, RFC 9162 section 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Final
 
 LEAF_PREFIX: Final = b"\x00"
@@ -27,6 +28,18 @@ _sha256: Final = hashlib.sha256
 def leaf_hash(data: bytes) -> bytes:
     """The RFC 9162 hash of a leaf: SHA-256(0x00 || data)."""
     return _sha256(LEAF_PREFIX + data).digest()
+
+
+def leaf_hashes(prefix: bytes, tails: Iterable[bytes]) -> bytes:
+    """The leaf hashes of `prefix + tail` for each of `tails`, concatenated: what
+    [leaf_hash(prefix + tail) for tail in tails] holds, hashing the shared prefix once."""
+    head = _sha256(LEAF_PREFIX + prefix)
+    out = []
+    for tail in tails:
+        h = head.copy()
+        h.update(tail)
+        out.append(h.digest())
+    return b"".join(out)
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:

@@ -11,7 +11,7 @@ import pytest
 
 from veriot.core.types import ConsistencyProof, InclusionProof, NodeId
 from veriot.ledger.compact import LogTree
-from veriot.ledger.hashing import EMPTY_ROOT, leaf_hash, node_hash
+from veriot.ledger.hashing import EMPTY_ROOT, leaf_hash, leaf_hashes, node_hash
 from veriot.ledger.proof import (
     consistency_proof,
     inclusion_proof,
@@ -43,6 +43,18 @@ def test_hasher_vectors(case: dict[str, str]) -> None:
     else:
         got = node_hash(bytes.fromhex(case["left"]), bytes.fromhex(case["right"]))
     assert got.hex() == case["want"]
+
+
+@pytest.mark.parametrize("prefix_bytes", [0, 1, 63, 64, 65, 200])
+def test_leaf_hashes_of_a_shared_prefix_are_each_leaf_hash(prefix_bytes: int) -> None:
+    leaves = [case for case in CT["hasher"] if case["kind"] == "leaf"]
+    prefix = bytes(i % 251 for i in range(prefix_bytes))
+    tails = [bytes.fromhex(case["data"]) for case in leaves] + [b"", b"x" * 300]
+    got = leaf_hashes(prefix, tails)
+    assert got == b"".join(leaf_hash(prefix + tail) for tail in tails)
+    assert leaf_hashes(b"", [bytes.fromhex(c["data"]) for c in leaves]) == b"".join(
+        bytes.fromhex(c["want"]) for c in leaves
+    )
 
 
 def test_every_persisted_node_matches_the_published_node_hashes() -> None:
