@@ -57,8 +57,14 @@ none on its way, or LINGER_READINGS gathered, a group commits at once) shares it
 (bench/ingest.py, 2026-12-07: with 1-reading requests 32 share a commit rather than 10,
 and the service takes 235 rather than 330 us per request)."""
 
-LINGER_READINGS: Final = 500
-"""A group of this many readings commits without waiting for more."""
+LINGER_READINGS: Final = 1500
+"""A group of this many readings commits without waiting for more.
+
+At 500, requests of 100 readings from 32 connections made commits of about 880 readings;
+at 1,500, of about 1,560 (half of what those connections have in flight), and the
+service took 5.7 to 6.2 us of CPU per reading against 6.7 to 7.2 (bench/ingest.py,
+2026-12-07, per-batch signatures), with p99 latency 41 to 44 ms against 47. Requests of
+single readings never gather this many, so it changes nothing for them."""
 
 AppendedHook = Callable[[Sequence[Segment], Sequence[tuple[int, bytes]]], None]
 """Called after each commit with the segments of readings and the (index, leaf) alert

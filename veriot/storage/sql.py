@@ -242,6 +242,9 @@ class SqlStore(ABC, Generic[ConnT]):
     """The idx of the reading_ids rows whose id_key is the one parameter, every epoch."""
     NAME_MATCH_SQL: ClassVar[str]
     """A condition true when the parameter is a substring of `names`."""
+    CHUNKS_OF_BUCKET_SQL: ClassVar[str]
+    """The epoch, id_keys and offsets of the id_chunks rows whose bucket is the first
+    parameter, ending in a WHERE clause that more conditions may follow (AND ...)."""
     KEY_MATCH_SQL: ClassVar[str]
     """A condition true when the parameter (8 bytes) is a substring of `id_keys`, or ""
     where fetching every row of a lookup's candidates and searching them with
@@ -632,8 +635,7 @@ class SqlStore(ABC, Generic[ConnT]):
             match, with_key = self.KEY_MATCH_SQL, [key] if self.KEY_MATCH_SQL else []
             for epoch, keys, offsets in self._execute(
                 conn,
-                "SELECT epoch, id_keys, offsets FROM id_chunks WHERE bucket = ?"
-                + (f" AND {match}" if match else ""),
+                self.CHUNKS_OF_BUCKET_SQL + (f" AND {match}" if match else ""),
                 [key[0], *with_key],
             ).fetchall():
                 found += codec.chunk_matches(int(epoch), bytes(keys), bytes(offsets), key)

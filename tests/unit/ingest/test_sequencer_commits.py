@@ -195,7 +195,7 @@ def test_a_group_commits_at_once_with_nothing_coming_or_enough_gathered(
     many = submit(sequencer, store, signed(key, *range(2, 2 + LINGER_READINGS)))
     assert len(many.result(WAIT_S)) == LINGER_READINGS
     sequencer.coming = None
-    assert submit(sequencer, store, signed(key, 1000)).result(WAIT_S)[0].accepted
+    assert submit(sequencer, store, signed(key, 2 + LINGER_READINGS)).result(WAIT_S)[0].accepted
 
 
 def test_a_group_waits_no_longer_than_its_linger(

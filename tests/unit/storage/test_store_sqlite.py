@@ -161,7 +161,7 @@ def test_readings_of_a_legacy_database_are_found_after_the_upgrade(
     monkeypatch.setattr(sql, "CONVERT_CHUNK", 50)  # several transactions
     store = SqliteStore(tmp_path / "v.db")
     try:
-        assert store.applied_migrations == [3, 4]
+        assert store.applied_migrations == [3, 4, 5]
         assert store.log_size() == 121
         assert list(store.iter_readings()) == readings
         for stored in readings:
@@ -309,6 +309,48 @@ def test_ids_move_to_the_epoch_index_when_the_log_passes_an_epochs_end(tmp_path:
                 store.get_reading_at(segment.first_index + k)
                 for k in range(0, len(segment.ids), 97)
             ]
+    finally:
+        db.close()
+        store.close()
+
+
+def test_id_chunks_of_migration_4_move_to_epoch_order(tmp_path: Path) -> None:
+    """Migration 4 kept id_chunks in (bucket, epoch) order; migration 5 rewrites them in
+    (epoch, bucket) order, where a seal appends, and every reading is still found."""
+    store = SqliteStore(tmp_path / "v.db")
+    device = make_device(1)
+    store.add_device(device)
+    epoch = 1 << codec.ID_EPOCH_BITS
+    segments = [make_segment(device.did, 0, 0, 2 * epoch + 100)]
+    store.append(make_mixed_batch(segments))
+    store.close()
+    db = sqlite3.connect(tmp_path / "v.db")
+    try:
+        chunks = db.execute("SELECT epoch, bucket, id_keys, offsets FROM id_chunks").fetchall()
+        assert len(chunks) == 2 * codec.ID_BUCKETS
+        with db:  # the table as migration 4 left it
+            db.execute("DROP TABLE id_chunks")
+            db.execute(
+                "CREATE TABLE id_chunks (bucket INTEGER NOT NULL, epoch INTEGER NOT NULL,"
+                " id_keys BLOB NOT NULL, offsets BLOB NOT NULL, PRIMARY KEY (bucket, epoch))"
+                " WITHOUT ROWID"
+            )
+            db.execute("CREATE INDEX id_chunks_epoch ON id_chunks (epoch)")
+            db.executemany(
+                "INSERT INTO id_chunks VALUES (?, ?, ?, ?)", [(b, e, k, o) for e, b, k, o in chunks]
+            )
+            db.execute("DELETE FROM schema_migrations WHERE version = 5")
+        store = SqliteStore(tmp_path / "v.db")
+        assert store.applied_migrations == [5]
+        moved = db.execute("SELECT epoch, bucket, id_keys, offsets FROM id_chunks").fetchall()
+        assert moved == sorted(chunks)  # every row, now read in (epoch, bucket) order
+        (table,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'id_chunks'").fetchone()
+        assert "PRIMARY KEY (epoch, bucket)" in table
+        for offset in [0, 1, epoch - 1, epoch, 2 * epoch - 1, 2 * epoch, 2 * epoch + 99]:
+            found = store.get_reading(segments[0].ids[offset])
+            assert found is not None and found.index == offset
+        assert store.get_reading("ab" * 32) is None
+        assert store.index_mismatches(0, store.log_size()) == []
     finally:
         db.close()
         store.close()

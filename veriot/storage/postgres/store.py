@@ -106,6 +106,8 @@ class PostgresStore(SqlStore[Conn]):
     )
     BY_ID_SQL = _BY_ID
     NAME_MATCH_SQL = "strpos(names, ?) > 0"
+    # The heap takes a seal's rows at its end; its key, (bucket, epoch), finds a bucket's.
+    CHUNKS_OF_BUCKET_SQL = "SELECT epoch, id_keys, offsets FROM id_chunks WHERE bucket = ?"
     KEY_MATCH_SQL = "position(? IN id_keys) > 0"
     LEGACY_READINGS_SQL = "SELECT 1 WHERE to_regclass('readings') IS NOT NULL"
     UNIQUE_VIOLATION = pgerrors.UniqueViolation

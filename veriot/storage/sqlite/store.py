@@ -139,6 +139,13 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     )
     BY_ID_SQL = _BY_ID
     NAME_MATCH_SQL = "instr(names, ?) > 0"
+    # id_chunks is kept in (epoch, bucket) order (migration 5): one key per epoch.
+    CHUNKS_OF_BUCKET_SQL = (
+        "WITH RECURSIVE epochs(epoch) AS (SELECT min(epoch) FROM id_chunks UNION ALL"
+        " SELECT epoch + 1 FROM epochs WHERE epoch < (SELECT max(epoch) FROM id_chunks))"
+        " SELECT c.epoch, c.id_keys, c.offsets FROM epochs JOIN id_chunks AS c"
+        " ON c.epoch = epochs.epoch WHERE c.bucket = ?"
+    )
     KEY_MATCH_SQL = ""
     LEGACY_READINGS_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'readings'"
     UNIQUE_VIOLATION = sqlite3.IntegrityError
