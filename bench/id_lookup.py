@@ -28,6 +28,13 @@ the same run, two alternating runs each):
 So lookups cost somewhat more in small logs and grow more slowly with the log; appends,
 which every reading makes, went 1.2 to 1.5 times as fast (bench/store.py).
 
+Later that day SQLite's id_chunks moved to (epoch, bucket) order (migration 5): a seal
+then appends its rows, where it rewrote pages all over the table, which slowed ingest as
+the log grew (bench/ingest.py). A lookup probes its bucket's row of each epoch by key
+instead of reading one range, and costs more: at 500,000 readings, two alternating runs,
+found 186-198 us against 134-146 (ratio 3.9-4.0x against 3.1-3.3x), not found 116-121
+us against 84-86.
+
 PostgreSQL uses $VERIOT_TEST_POSTGRES or database `test` on 127.0.0.1:5432, in a
 throw-away schema; it is skipped with a note when unreachable.
 """
