@@ -248,13 +248,16 @@ def _wire_compact(batch: CompactBatch) -> WireCompactBatch:
 
 def encode_reading(signed: SignedReading) -> dict[str, Any]:
     """The JSON object of one reading (bytes as base64 strings); `u` is left out when empty."""
-    result: dict[str, Any] = msgspec.json.decode(_encoder.encode(_wire_reading(signed)))
+    result: dict[str, Any] = msgspec.to_builtins(_wire_reading(signed))
+    result["records"] = list(result["records"])  # a JSON array, as it decodes
     return result
 
 
 def encode_batch(batch: CompactBatch) -> dict[str, Any]:
     """The JSON object of one compact batch."""
-    result: dict[str, Any] = msgspec.json.decode(_encoder.encode(_wire_compact(batch)))
+    result: dict[str, Any] = msgspec.to_builtins(_wire_compact(batch))
+    for reading in result["readings"]:
+        reading["records"] = list(reading["records"])  # JSON arrays, as they decode
     return result
 
 
