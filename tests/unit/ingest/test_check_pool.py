@@ -12,21 +12,22 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import msgspec
 import pytest
 import uvloop
 
+from veriot.core import canonical
 from veriot.core.canonical import device_prefix
 from veriot.core.columns import FixedRuns, HexIds, MessageRuns
 from veriot.core.errors import DecodeError
 from veriot.core.packed import PackedReadings
-from veriot.core.types import Device, Reading, Record, SignedReading
+from veriot.core.types import Device, Reading, Record, SecurityEventKind, SignedReading
 from veriot.core.wire import decode_request, encode_request
 from veriot.device import DeviceKey, sign_batch, sign_reading
-from veriot.identity.signatures import verify_signatures
+from veriot.identity.signatures import SignatureCheck, verify_signatures
 from veriot.ingest.check_pool import (
     MIN_SHIPPED,
     WORKER_BUNDLE,
@@ -41,6 +42,7 @@ from veriot.ingest.check_pool import (
 from veriot.ingest.service import HELPER_NICENESS
 from veriot.ingest.verdict import Reason, Verdict
 from veriot.ingest.verify import Checked, CheckedRun, CheckResult, Verifier
+from veriot.ledger.hashing import leaf_hash
 from veriot.ports import Store
 from veriot.storage import open_store
 
@@ -185,6 +187,54 @@ def test_a_run_of_one_device_crosses_the_pipe_as_columns(fleet: Fleet, signed: s
         assert isinstance(run.signatures, FixedRuns) and run.signatures == [
             s.signature for s in own
         ]
+
+
+def test_own_signatures_of_one_device_are_checked_as_columns_and_verified_once(
+    fleet: Fleet,
+) -> None:
+    now = time.time()
+    records = (Record("temperature", 4.5, now, "Cel"), Record("humidity", 80.0, now, "%RH"))
+    own = [sign_reading(fleet.key, 200 + i, records) for i in range(6)]
+    calls: list[int] = []
+
+    def counting(checks: Sequence[SignatureCheck]) -> list[bool]:
+        calls.append(len(checks))
+        return verify_signatures(checks)
+
+    verifier = Verifier(fleet.store.get_device, SKEW, counting)
+
+    def check(signed: list[SignedReading]) -> CheckResult:
+        request = decode_request(encode_request(signed, []))
+        return verifier.check(request.readings, request.batches, now)
+
+    result = check(own)
+    assert isinstance(result.items, CheckedRun) and calls == [6] and not result.events
+    messages = [canonical.reading_message(s.reading) for s in own]
+    assert result.items == [
+        Checked(
+            s.reading,
+            canonical.reading_id(m),
+            leaf_hash(canonical.reading_leaf(s, m)),
+            m,
+            signature=s.signature,
+        )
+        for s, m in zip(own, messages, strict=True)
+    ]
+    # One forged signature: the request is answered reading by reading, each signature
+    # still verified once.
+    calls.clear()
+    stolen = sign_reading(fleet.other, 202, records).signature
+    result = check([*own[:2], SignedReading(own[2].reading, signature=stolen), *own[3:]])
+    assert calls == [6]
+    assert [isinstance(i, Verdict) and i.reason is Reason.BAD_SIGNATURE for i in result.items] == [
+        False,
+        False,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert [e.kind for e in result.events] == [SecurityEventKind.BAD_SIGNATURE]
 
 
 @pytest.mark.parametrize("column", ["readings", "seqs"])
