@@ -41,6 +41,12 @@ from veriot.ledger.hashing import leaf_hash, leaf_hashes
 DeviceLookup = Callable[[str], Device | None]
 
 
+def _reading_ids(messages: Sequence[bytes]) -> HexIds:
+    """The ids of readings with these canonical messages (canonical.reading_id), as one
+    blob of digests."""
+    return HexIds(FixedRuns(b"".join([sha256(m).digest() for m in messages]), DIGEST_BYTES))
+
+
 class CheckedRun(SequenceView[Checked]):
     """Checked readings of one device with strictly increasing sequence numbers, all
     signed one way, held as columns: what a request of one device's readings, or one
@@ -275,7 +281,7 @@ class Verifier:
         return CheckedRun(
             did,
             plain,
-            HexIds(FixedRuns(b"".join([sha256(m).digest() for m in messages]), DIGEST_BYTES)),
+            _reading_ids(messages),
             FixedRuns(
                 b"".join(
                     [
@@ -418,7 +424,7 @@ class Verifier:
             messages = [canonical.reading_message(r) for r in readings]
         except InputError as exc:
             return [rejected(Reason.MALFORMED, str(exc)) for _ in readings]
-        ids = HexIds(FixedRuns(b"".join([sha256(m).digest() for m in messages]), DIGEST_BYTES))
+        ids = _reading_ids(messages)
         first_seq = readings[0].seq
         device = self._device(batch.device, now, first_seq, events, None)
         if isinstance(device, Verdict):
