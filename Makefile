@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 # built extension never shadows a newer source. They are built once veriot's dependencies
 # (and mypy, a dev dependency) are installed, since mypyc type-checks them against those.
 COMPILED := $(shell sed -n 's/^    "\(veriot\/.*\.py\)",$$/\1/p' setup.py)
+# The hand-written C extensions (setup.py's NATIVE), rebuilt the same way when edited.
+NATIVE := $(wildcard veriot/*/*.c)
 
 .PHONY: demo test lint bench setup clean
 
-$(STAMP): pyproject.toml setup.py $(COMPILED)
+$(STAMP): pyproject.toml setup.py $(COMPILED) $(NATIVE)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip 'setuptools>=77' wheel
 	VERIOT_PURE_PYTHON=1 $(BIN)/pip install -q -e '.[dev]'

@@ -13,6 +13,11 @@ An editable install (`pip install -e .`, as `make` does) puts the built extensio
 their sources, where they take precedence over the .py files: after editing one of these
 modules, install again (`make` does that when a listed source is newer than its stamp).
 
+Beside them, one hand-written C extension: veriot/ledger/_sha256.c hashes runs of
+messages with OpenSSL's SHA-256 in one call (see veriot/ledger/digests.py). It is built
+where a C compiler and OpenSSL's headers are found, and is optional: without it, veriot
+hashes through hashlib with the same results.
+
 Two limits of mypyc shape these modules: it drops the class keywords of msgspec Structs
 (frozen, gc, kw_only, ...), so a compiled module imports its Structs from a module beside
 it (core/wire_shapes.py, ingest/checked.py); and an attribute named `_thread` becomes the
@@ -27,7 +32,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 
 COMPILED = [
     "veriot/ai/alerts.py",
@@ -47,24 +52,39 @@ COMPILED = [
 ]
 """Modules built with mypyc (the Makefile reads this list)."""
 
+NATIVE = [
+    Extension(
+        "veriot.ledger._sha256",
+        ["veriot/ledger/_sha256.c"],
+        libraries=["crypto"],
+        optional=True,  # no OpenSSL headers: veriot.ledger.digests falls back to hashlib
+    )
+]
+"""Hand-written C extensions (the Makefile rebuilds when a veriot/*/*.c source changes)."""
+
 GROUP = "veriot_compiled"
 """The name of the shared library of the compiled modules, at the top of the tree."""
 
 
-def _remove_stale_builds(keep: list[str]) -> None:
-    """Deletes built extensions of modules not in `keep`: left in place (an editable
-    install keeps them beside the source), one would shadow its module's .py file."""
+def _remove_stale_builds(keep: list[str], native: bool) -> None:
+    """Deletes built extensions of modules not in `keep` (and of the C extensions unless
+    `native`): left in place (an editable install keeps them beside the source), one
+    would shadow its module's .py file, or keep a pure Python install from being one."""
     here = Path(__file__).parent
     wanted = {here / path for path in keep}
+    sources = {here / source for ext in NATIVE for source in ext.sources}
     for built in (here / "veriot").rglob("*.so"):
-        if built.with_name(built.name.split(".")[0] + ".py") not in wanted:
+        stem = built.name.split(".")[0]
+        if native and built.with_name(stem + ".c") in sources:
+            continue  # rebuilt in place by this install
+        if built.with_name(stem + ".py") not in wanted:
             built.unlink()
     if not keep:
         for shared in here.glob(f"{GROUP}__mypyc.*"):
             shared.unlink()
 
 
-def _extensions() -> list[object]:
+def _extensions() -> list[Extension]:
     reason = ""
     if os.environ.get("VERIOT_PURE_PYTHON"):
         reason = "VERIOT_PURE_PYTHON is set"
@@ -81,10 +101,14 @@ def _extensions() -> list[object]:
         except (Exception, SystemExit) as exc:  # mypyc exits on a type error
             reason = f"mypyc could not build them ({type(exc).__name__}: {exc})"
         else:
-            _remove_stale_builds(COMPILED)
-            return extensions
+            _remove_stale_builds(COMPILED, native=True)
+            return [*extensions, *NATIVE]
+        # mypyc is missing or failed, but a C compiler is here: the C extensions alone.
+        print(f"veriot: installing the Python modules uncompiled, {reason}", file=sys.stderr)
+        _remove_stale_builds([], native=True)
+        return list(NATIVE)
     print(f"veriot: installing pure Python, {reason}", file=sys.stderr)
-    _remove_stale_builds([])
+    _remove_stale_builds([], native=False)
     return []
 
 

@@ -21,7 +21,7 @@ from typing import Any, Final, TypeVar
 
 from veriot.core.canonical import HASH_BYTES, SIGNATURE_BYTES
 from veriot.core.columns import FixedRuns, HexIds, MessageRuns
-from veriot.core.errors import VeriotError
+from veriot.core.errors import InputError, VeriotError
 from veriot.core.packed import PackedReadings
 from veriot.core.types import (
     BatchAuth,
@@ -37,7 +37,7 @@ from veriot.ingest.verdict import Reason, Verdict
 from veriot.ingest.verify import Checked, CheckedRun
 from veriot.ledger.checkpoint import sign_checkpoint
 from veriot.ledger.compact import LogTree
-from veriot.ledger.hashing import leaf_hash
+from veriot.ledger.hashing import hash_blob, leaf_hash
 from veriot.ports import AppendBatch, Clock, Store
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,8 @@ class _Plan:
     """What one group's commit stores, and the answers it releases once durable."""
 
     segments: list[Segment]
-    leaf_hashes: list[bytes]
+    leaf_hashes: FixedRuns
+    """Every new leaf's hash, in log order, in one blob."""
     alerts: list[tuple[int, bytes]]
     events: list[SecurityEvent]
     verdicts: list[list[Verdict]]
@@ -419,7 +420,7 @@ class Sequencer:
         segments = _Segments(now)
         alerts: list[tuple[int, bytes]] = []
         events: list[SecurityEvent] = []
-        leaf_hashes: list[bytes] = []
+        leaf_hashes: list[bytes] = []  # blobs of whole leaf hashes, in log order
         verdicts: list[list[Verdict]] = []
         known_last = self._last_seq
         add_hash = leaf_hashes.append
@@ -432,7 +433,7 @@ class Sequencer:
                 # The common case: one device's readings, all new, in order.
                 run, last = fresh
                 out = _accept_run(run, last, index, now, segments, events)
-                leaf_hashes.extend(run.leaf_hashes)
+                add_hash(hash_blob(run.leaf_hashes, "a leaf hash"))
                 last_seq[run.device] = run.seqs[-1]
                 runs.setdefault(run.device, []).append((run, index))
                 index += len(run)
@@ -482,7 +483,11 @@ class Sequencer:
                 add_hash(leaf_hash(leaf))
                 index += 1
             verdicts.append(out)
-        return _Plan(segments.finish(), leaf_hashes, alerts, events, verdicts, last_seq)
+        blob = b"".join(leaf_hashes)
+        if len(blob) != HASH_BYTES * (index - self._tree.size):
+            raise InputError(f"a leaf hash of the group is not {HASH_BYTES} bytes")
+        hashes = FixedRuns(blob, HASH_BYTES)
+        return _Plan(segments.finish(), hashes, alerts, events, verdicts, last_seq)
 
     def _stored(self, items: Sequence[Checked | Verdict]) -> dict[tuple[str, int], tuple[str, int]]:
         """The (id, index) already logged for each (device, seq) of `items` that the

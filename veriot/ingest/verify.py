@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from hashlib import sha256
 from typing import overload
 
 from veriot.core import canonical
@@ -36,7 +35,8 @@ from veriot.ingest.checked import Checked as Checked
 from veriot.ingest.checked import Pending
 from veriot.ingest.verdict import Reason, Verdict, rejected
 from veriot.ledger.batch import batch_root, batch_root_from_path
-from veriot.ledger.hashing import leaf_hash, leaf_hashes
+from veriot.ledger.digests import digests
+from veriot.ledger.hashing import LEAF_PREFIX, leaf_hash, leaf_hashes
 
 DeviceLookup = Callable[[str], Device | None]
 
@@ -44,7 +44,7 @@ DeviceLookup = Callable[[str], Device | None]
 def _reading_ids(messages: Sequence[bytes]) -> HexIds:
     """The ids of readings with these canonical messages (canonical.reading_id), as one
     blob of digests."""
-    return HexIds(FixedRuns(b"".join([sha256(m).digest() for m in messages]), DIGEST_BYTES))
+    return HexIds(FixedRuns(digests(b"", messages), DIGEST_BYTES))
 
 
 class CheckedRun(SequenceView[Checked]):
@@ -283,11 +283,12 @@ class Verifier:
             plain,
             _reading_ids(messages),
             FixedRuns(
-                b"".join(
+                digests(
+                    LEAF_PREFIX,
                     [
-                        leaf_hash(canonical.signature_leaf_prefix(sig) + m)
+                        canonical.signature_leaf_prefix(sig) + m
                         for sig, m in zip(signatures, messages, strict=True)
-                    ]
+                    ],
                 ),
                 HASH_BYTES,
             ),
@@ -429,7 +430,7 @@ class Verifier:
         device = self._device(batch.device, now, first_seq, events, None)
         if isinstance(device, Verdict):
             return [Verdict(False, id=i, reason=device.reason, detail=device.detail) for i in ids]
-        members = [leaf_hash(m) for m in messages]
+        members = FixedRuns(digests(LEAF_PREFIX, messages), HASH_BYTES)
         root = batch_root(members)
         size, signature = len(messages), batch.signature
         batch_msg = canonical.batch_message(batch.device, size, root)

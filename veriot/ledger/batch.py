@@ -6,33 +6,29 @@ tree as the log's, so a batch path is checked exactly like a log inclusion proof
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from typing import Final
 
 from veriot.core.errors import InputError
 from veriot.core.types import BatchAuth, BatchSeal
-from veriot.ledger.hashing import HASH_SIZE, NODE_PREFIX
+from veriot.ledger.digests import chunk_digests
+from veriot.ledger.hashing import HASH_SIZE, NODE_PREFIX, hash_blob
 from veriot.ledger.proof import root_from_path
 
-_sha256: Final = hashlib.sha256
 
-
-def _levels(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:
-    """Every level of the tree, leaves first. An odd last node is carried up unchanged,
-    which builds the same tree as RFC 9162's split at the largest power of two."""
+def _levels(leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """Every level of the tree, leaves first, each as one blob of 32-byte hashes. An odd
+    last node is carried up unchanged, which builds the same tree as RFC 9162's split at
+    the largest power of two. Each level is hashed in one call (veriot.ledger.digests)."""
     if not leaf_hashes:
         raise InputError("a batch has at least one reading; got 0")
-    for h in leaf_hashes:
-        if len(h) != HASH_SIZE:
-            raise InputError(f"a leaf hash is {HASH_SIZE} bytes; got {len(h)}")
-    sha, prefix = _sha256, NODE_PREFIX
-    level = list(leaf_hashes)
+    level = hash_blob(leaf_hashes, "a leaf hash")
     levels = [level]
-    while len(level) > 1:
-        up = [sha(prefix + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
-        if len(level) & 1:
-            up.append(level[-1])
+    pair = 2 * HASH_SIZE
+    while len(level) > HASH_SIZE:
+        whole = len(level) // pair * pair
+        up = chunk_digests(NODE_PREFIX, level[:whole], pair)
+        if whole < len(level):
+            up += level[whole:]
         levels.append(up)
         level = up
     return levels
@@ -40,7 +36,7 @@ def _levels(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:
 
 def batch_root(leaf_hashes: Sequence[bytes]) -> bytes:
     """The RFC 9162 root of a non-empty batch (n - 1 hashes). Raises InputError."""
-    return _levels(leaf_hashes)[-1][0]
+    return _levels(leaf_hashes)[-1]
 
 
 def batch_tree(leaf_hashes: Sequence[bytes]) -> tuple[bytes, list[tuple[bytes, ...]]]:
@@ -48,7 +44,10 @@ def batch_tree(leaf_hashes: Sequence[bytes]) -> tuple[bytes, list[tuple[bytes, .
 
     Raises InputError for an empty batch or a hash that is not 32 bytes.
     """
-    levels = _levels(leaf_hashes)
+    levels = [
+        [blob[i : i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)]
+        for blob in _levels(leaf_hashes)
+    ]
     # Built from the root down: a node's path is its sibling followed by its parent's
     # path, so siblings share their parent's tuple rather than each walking every level.
     # A node without a sibling was carried up: it adds nothing to the path.

@@ -12,9 +12,11 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Final
 
+from veriot.core.columns import FixedRuns
 from veriot.core.errors import InputError, StoreError
 from veriot.core.types import NodeId, NodeRuns
-from veriot.ledger.hashing import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX
+from veriot.ledger.digests import chunk_digests
+from veriot.ledger.hashing import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX, hash_blob
 
 Fetch = Callable[[Sequence[NodeId]], list[bytes]]
 """Returns the stored hashes of the given nodes, in order (`LogStore.get_nodes`).
@@ -112,31 +114,37 @@ class LogTree:
     def append_leaf_hashes(self, leaf_hashes: Sequence[bytes]) -> NodeRuns:
         """Appends leaves by their leaf hashes and returns every node that became complete,
         the level-0 nodes of the new leaves included: on each level a run of consecutive
-        nodes, starting at (level, old size >> level).
+        nodes, starting at (level, old size >> level), as a FixedRuns.
 
         Requires every hash to be 32 bytes; the tree is unchanged when one is not.
         """
-        for h in leaf_hashes:
-            if len(h) != HASH_SIZE:
-                raise InputError(f"a leaf hash is {HASH_SIZE} bytes; got {len(h)}")
-        # Hot path: locals instead of attribute and global lookups.
-        stack = self._hashes
-        pop, push = stack.pop, stack.append
-        sha, prefix = _sha256, NODE_PREFIX
-        start = size = self._size
-        end = start + len(leaf_hashes)
-        runs: list[list[bytes]] = [[] for _ in range(end.bit_length() + 1)]
-        runs[0].extend(leaf_hashes)
-        for h in leaf_hashes:
-            # Each trailing 1 bit of the old size is a perfect subtree that the new leaf
-            # completes into one twice as large.
-            s, level = size, 0
-            while s & 1:
-                h = sha(prefix + pop() + h).digest()
-                s >>= 1
-                level += 1
-                runs[level].append(h)
-            push(h)
-            size += 1
-        self._size = size
-        return NodeRuns({level: (start >> level, run) for level, run in enumerate(runs) if run})
+        blob = hash_blob(leaf_hashes, "a leaf hash")
+        start = self._size
+        end = start + len(blob) // HASH_SIZE
+        old = self._by_level()
+        # Level by level: the new nodes of a level, with the old right-edge node before
+        # them when the first has no left sibling among them, pair up into the new nodes
+        # of the level above, all hashed in one call.
+        levels: dict[int, tuple[int, Sequence[bytes]]] = {}
+        level, first, run = 0, start, blob
+        while run:
+            levels[level] = (first, FixedRuns(run, HASH_SIZE))
+            if first & 1:
+                run = old[level] + run
+            pairs = len(run) // (2 * HASH_SIZE)
+            run = chunk_digests(NODE_PREFIX, run[: pairs * 2 * HASH_SIZE], 2 * HASH_SIZE)
+            first >>= 1
+            level += 1
+        # The new right edge: on each level of a set bit of `end`, its last node, new or old.
+        edge = []
+        for node in compact_range_ids(end):
+            got = levels.get(node.level)
+            edge.append(got[1][-1] if got is not None else old[node.level])
+        self._size = end
+        self._hashes = edge
+        return NodeRuns(levels)
+
+    def _by_level(self) -> dict[int, bytes]:
+        """The right-edge hashes by the level of their subtree."""
+        ids = compact_range_ids(self._size)
+        return {node.level: h for node, h in zip(ids, self._hashes, strict=True)}

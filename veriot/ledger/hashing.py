@@ -7,8 +7,12 @@ be passed off as an interior node (second-preimage resistance, RFC 9162 section 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Final
+
+from veriot.core.columns import FixedRuns
+from veriot.core.errors import InputError
+from veriot.ledger.digests import digests
 
 LEAF_PREFIX: Final = b"\x00"
 """Domain-separation prefix of a leaf hash: HASH(0x00 || data)."""
@@ -30,18 +34,24 @@ def leaf_hash(data: bytes) -> bytes:
     return _sha256(LEAF_PREFIX + data).digest()
 
 
-def leaf_hashes(prefix: bytes, tails: Iterable[bytes]) -> bytes:
+def leaf_hashes(prefix: bytes, tails: Sequence[bytes]) -> bytes:
     """The leaf hashes of `prefix + tail` for each of `tails`, concatenated: what
-    [leaf_hash(prefix + tail) for tail in tails] holds, hashing the shared prefix once."""
-    head = _sha256(LEAF_PREFIX + prefix)
-    out = []
-    for tail in tails:
-        h = head.copy()
-        h.update(tail)
-        out.append(h.digest())
-    return b"".join(out)
+    [leaf_hash(prefix + tail) for tail in tails] holds, in one call (veriot.ledger.digests)."""
+    return digests(LEAF_PREFIX + prefix, tails)
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     """The RFC 9162 hash of an interior node: SHA-256(0x01 || left || right)."""
     return _sha256(NODE_PREFIX + left + right).digest()
+
+
+def hash_blob(hashes: Sequence[bytes], what: str) -> bytes:
+    """`hashes` joined into one blob (a FixedRuns of 32-byte items gives its own). Raises
+    InputError, saying `what` was not 32 bytes, when one of them is not."""
+    if type(hashes) is FixedRuns and hashes.width == HASH_SIZE:
+        return hashes.blob
+    blob = b"".join(hashes)
+    if len(blob) != HASH_SIZE * len(hashes):
+        bad = next(len(h) for h in hashes if len(h) != HASH_SIZE)
+        raise InputError(f"{what} is {HASH_SIZE} bytes; got {bad}")
+    return blob

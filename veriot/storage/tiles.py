@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from veriot.core.canonical import HASH_BYTES
+from veriot.core.columns import FixedRuns
 from veriot.core.errors import InputError, StoreError
 from veriot.core.types import NodeId, NodeRuns
 
@@ -61,7 +62,7 @@ def group_by_level(nodes: Iterable[tuple[NodeId, bytes]]) -> dict[int, NodeRun]:
                 f"0 <= level <= {MAX_NODE_LEVEL} and 0 <= index < 2**{NODE_LEVEL_SHIFT}"
             )
         # One join checks every length at C speed; the slow scan only names the culprit.
-        if len(b"".join(hashes)) != HASH_BYTES * len(hashes):
+        if len(_joined(hashes)) != HASH_BYTES * len(hashes):
             for index, value in enumerate(hashes, first):
                 if len(value) != HASH_BYTES:
                     raise InputError(
@@ -69,6 +70,13 @@ def group_by_level(nodes: Iterable[tuple[NodeId, bytes]]) -> dict[int, NodeRun]:
                         f"hash; want {HASH_BYTES}"
                     )
     return levels
+
+
+def _joined(hashes: Sequence[bytes]) -> bytes:
+    """The hashes in one blob: a FixedRuns of hashes (as LogTree hands them over) is one."""
+    if type(hashes) is FixedRuns and hashes.width == HASH_BYTES:
+        return hashes.blob
+    return b"".join(hashes)
 
 
 def _runs_of_pairs(nodes: Iterable[tuple[NodeId, bytes]]) -> dict[int, NodeRun]:
@@ -124,13 +132,14 @@ def plan_level(level: int, last: tuple[int, bytes] | None, run: NodeRun) -> list
     exactly the next nodes of the level."""
     stored = 0 if last is None else stored_count(last[0], len(last[1]))
     check_run(level, stored, run)
-    hashes = run[1]
+    blob = _joined(run[1])
+    count = len(blob) // HASH_BYTES
     writes = []
     position, index = 0, stored
-    while position < len(hashes):
+    while position < count:
         tile, slot = divmod(index, TILE_WIDTH)
-        take = min(TILE_WIDTH - slot, len(hashes) - position)
-        data = b"".join(hashes[position : position + take])
+        take = min(TILE_WIDTH - slot, count - position)
+        data = blob[position * HASH_BYTES : (position + take) * HASH_BYTES]
         if slot:
             assert last is not None and last[0] == tile_key(level, tile)
             writes.append(TileWrite(last[0], last[1] + data, new=False))

@@ -100,3 +100,29 @@ def test_appending_in_chunks_persists_every_perfect_node_once() -> None:
         first = node.index << node.level
         assert h == reference.mth(DATA[first : first + (1 << node.level)])
     assert len(seen) == 2 * MAX - MAX.bit_count()
+
+
+def test_appending_runs_of_any_length_builds_the_reference_tree() -> None:
+    # Runs long enough to complete nodes many levels up in one append, starting at odd
+    # and even sizes, given as lists and as one blob (FixedRuns).
+    from veriot.core.columns import FixedRuns
+
+    rng = random.Random(9162)
+    data = [f"run leaf {i}".encode() for i in range(1500)]
+    hashes = [leaf_hash(x) for x in data]
+    tree, seen = LogTree(), {}
+    size = 0
+    while size < len(data):
+        step = min(len(data) - size, rng.choice([1, 2, 3, 63, 64, 65, 127, 300]))
+        run = hashes[size : size + step]
+        given = FixedRuns(b"".join(run), 32) if rng.random() < 0.5 else run
+        for node, h in tree.append_leaf_hashes(given):
+            assert node not in seen
+            seen[node] = h
+        size += step
+        assert tree.size == size
+        assert tree.root() == reference.mth(data[:size]), size
+    assert len(seen) == 2 * size - size.bit_count()
+    for node, h in rng.sample(list(seen.items()), 200):
+        first = node.index << node.level
+        assert h == reference.mth(data[first : first + (1 << node.level)])

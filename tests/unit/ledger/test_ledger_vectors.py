@@ -129,5 +129,6 @@ def test_package_exports_every_name_it_lists() -> None:
 
 
 _MODULES = {
-    "audit", "batch", "bundle", "checkpoint", "compact", "hashing", "proof", "segment", "testonly",
+    "audit", "batch", "bundle", "checkpoint", "compact", "digests", "hashing", "proof", "segment",
+    "testonly",
 }  # fmt: skip

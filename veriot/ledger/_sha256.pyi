@@ -1,0 +1,6 @@
+"""Types of the C extension veriot/ledger/_sha256.c (see veriot.ledger.digests)."""
+
+from collections.abc import Sequence
+
+def digests(prefix: bytes, messages: Sequence[bytes], /) -> bytes: ...
+def chunk_digests(prefix: bytes, blob: bytes, width: int, /) -> bytes: ...
