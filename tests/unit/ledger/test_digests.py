@@ -73,3 +73,20 @@ def test_the_c_extension_refuses_what_is_not_a_sequence() -> None:
         d.digests(b"", 5)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         d.chunk_digests("text", b"", 64)  # type: ignore[arg-type]
+
+
+def test_without_the_c_extension_the_module_falls_back_to_hashlib(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+    import sys
+
+    import veriot.ledger
+
+    monkeypatch.setitem(sys.modules, "veriot.ledger._sha256", None)  # import fails
+    monkeypatch.delitem(sys.modules, "veriot.ledger.digests")
+    monkeypatch.setattr(veriot.ledger, "digests", d)  # put back after the test
+    fallback = importlib.import_module("veriot.ledger.digests")
+    assert not fallback.NATIVE
+    assert fallback.digests is fallback.python_digests
+    assert fallback.chunk_digests(b"\x01", b"ab" * 64, 64) == _want(b"\x01", [b"ab" * 32] * 2)
