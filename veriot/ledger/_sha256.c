@@ -71,7 +71,7 @@ digest_bytes(const Py_buffer *prefix, Py_ssize_t count, const char *const *items
 
 PyDoc_STRVAR(digests_doc,
 "digests(prefix, messages, /)\n--\n\n"
-"SHA-256(prefix || m) of each m of `messages` (a list or tuple of bytes), concatenated:\n"
+"SHA-256(prefix || m) of each m of `messages` (bytes, from any iterable), concatenated:\n"
 "32 bytes per message, in order.");
 
 static PyObject *
@@ -85,7 +85,9 @@ digests(PyObject *Py_UNUSED(module), PyObject *args)
     PyObject *result = NULL;
     const char **items = NULL;
     Py_ssize_t *lengths = NULL;
-    PyObject *fast = PySequence_Fast(messages, "messages must be a list or tuple of bytes");
+    /* A tuple of our own: a list could lose an item to another thread while the loop
+     * below runs without the GIL, freeing the bytes it reads. */
+    PyObject *fast = PySequence_Tuple(messages);
     if (fast == NULL) {
         goto done;
     }
@@ -106,7 +108,7 @@ digests(PyObject *Py_UNUSED(module), PyObject *args)
         items[i] = PyBytes_AS_STRING(objects[i]);
         lengths[i] = PyBytes_GET_SIZE(objects[i]);
     }
-    /* `fast` holds every message, and bytes do not change: their buffers stay valid. */
+    /* `fast` holds every message, and bytes never change: their buffers stay valid. */
     result = digest_bytes(&prefix, count, items, lengths, NULL, 0);
 done:
     PyMem_Free(items);
