@@ -82,5 +82,27 @@ VerifyMany = Callable[[Sequence[SignatureCheck]], list[bool]]
 
 def verify_signatures(checks: Sequence[SignatureCheck]) -> list[bool]:
     """verify_signature for each (public key, message, signature), in order. Runs in any
-    process: worker processes of a ProcessPoolExecutor call it with a request's checks."""
-    return [verify_signature(key, message, signature) for key, message, signature in checks]
+    process: worker processes of a ProcessPoolExecutor call it with a request's checks.
+
+    A request's checks are usually of one device's key, so the key is looked up once per
+    run of the same key rather than once per signature."""
+    out: list[bool] = []
+    key: bytes | None = None
+    verify_key: VerifyKey | None = None
+    for public_key, message, signature in checks:
+        if verify_key is None or public_key != key:
+            if len(public_key) != PUBLIC_KEY_BYTES:
+                raise InputError(
+                    f"an Ed25519 public key is {PUBLIC_KEY_BYTES} bytes; got {len(public_key)}"
+                )
+            key, verify_key = public_key, _verify_key(bytes(public_key))
+        if len(signature) != SIGNATURE_BYTES:
+            out.append(False)
+            continue
+        try:
+            verify_key.verify(message, signature)
+        except BadSignatureError:
+            out.append(False)
+        else:
+            out.append(True)
+    return out

@@ -88,3 +88,25 @@ def test_verification_from_several_threads_agrees() -> None:
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda j: verify_signature(j[0], j[1], j[2]), jobs * 20))
     assert results == [j[3] for j in jobs] * 20
+
+
+def test_verify_signatures_answers_each_check_as_verify_signature_does() -> None:
+    from veriot.identity.signatures import verify_signatures
+
+    a, b = generate_seed(), generate_seed()
+    pa, pb = public_key_from_seed(a), public_key_from_seed(b)
+    good_a, good_b = sign(a, b"one"), sign(b, b"two")
+    checks = [
+        (pa, b"one", good_a),
+        (pa, b"one!", good_a),  # altered message
+        (pb, b"two", good_b),  # another key in the same run
+        (pa, b"two", good_b),  # the wrong key
+        (bytearray(pb), b"two", good_b),  # the same key, another type
+        (pb, b"two", good_b[:63]),  # a short signature
+        (pa, b"one", good_a),
+    ]
+    want = [True, False, True, False, True, False, True]
+    assert verify_signatures(checks) == want  # type: ignore[arg-type]
+    assert [verify_signature(bytes(k), m, s) for k, m, s in checks] == want
+    with pytest.raises(InputError, match="public key is 32 bytes; got 31"):
+        verify_signatures([(pa, b"one", good_a), (pa[:31], b"one", good_a)])
