@@ -151,7 +151,12 @@ than verification of distinct signatures, so the ceiling was above anything the 
 could reach. This moves the ratio, not the service: per-reading signatures went from
 0.69-0.73x to 0.74-0.80x at the same 29,000-30,000 readings/s. Three runs after all
 three: ceilings 39,363, 39,112 and 40,046/s; per-reading 0.75, 0.74 and 0.74x; per batch
-124,840, 126,335 and 139,426/s (p99 36 to 75 ms).
+124,840, 126,335 and 139,426/s (p99 36 to 75 ms). Then with the service's GIL switch
+interval at 0.5 ms (veriot/ingest/service.py), in a slower hour (one core verifying
+19,000 rather than 20,000/s): 0.72 and 0.76x, 130,543 and 125,608/s. Against the service
+of that morning (a513d6f), driven alternately by this client: per batch 121,127 to
+133,385/s against 104,262 to 118,506 (service 5.9 to 6.9 us per reading against 6.5 to
+7.9, check processes 5.2 to 5.4 against 6.0 to 6.4).
 
 Where the rest goes (2026-12-07, per-batch drives): the service process takes 5.3 to 6.2
 us per reading, about half on its event loop (HTTP, the check processes' answers, the
