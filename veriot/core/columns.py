@@ -60,6 +60,14 @@ class FixedRuns(SequenceView[bytes]):
                 raise ValueError(f"item {i} is {len(item)} bytes; want {width}")
         return cls(b"".join(items), width)
 
+    @staticmethod
+    def blob_of(items: Sequence[bytes], width: int) -> bytes:
+        """`items` joined, unchecked: the blob itself when they are a FixedRuns of that
+        width (as the log tree hands its nodes over), without taking them out one by one."""
+        if type(items) is FixedRuns and items.width == width:
+            return items.blob
+        return b"".join(items)
+
     @classmethod
     def join(cls, runs: Sequence[FixedRuns], width: int) -> FixedRuns:
         """The items of `runs`, in order. Precondition: every run is of `width` bytes."""

@@ -433,7 +433,7 @@ class Sequencer:
                 # The common case: one device's readings, all new, in order.
                 run, last = fresh
                 out = _accept_run(run, last, index, now, segments, events)
-                add_hash(hash_blob(run.leaf_hashes, "a leaf hash"))
+                add_hash(hash_blob(run.leaf_hashes))
                 last_seq[run.device] = run.seqs[-1]
                 runs.setdefault(run.device, []).append((run, index))
                 index += len(run)

@@ -21,7 +21,7 @@ def _levels(leaf_hashes: Sequence[bytes]) -> list[bytes]:
     the largest power of two. Each level is hashed in one call (veriot.ledger.digests)."""
     if not leaf_hashes:
         raise InputError("a batch has at least one reading; got 0")
-    level = hash_blob(leaf_hashes, "a leaf hash")
+    level = hash_blob(leaf_hashes)
     levels = [level]
     pair = 2 * HASH_SIZE
     while len(level) > HASH_SIZE:

@@ -118,7 +118,7 @@ class LogTree:
 
         Requires every hash to be 32 bytes; the tree is unchanged when one is not.
         """
-        blob = hash_blob(leaf_hashes, "a leaf hash")
+        blob = hash_blob(leaf_hashes)
         start = self._size
         end = start + len(blob) // HASH_SIZE
         old = self._by_level()

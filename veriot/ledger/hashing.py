@@ -45,13 +45,11 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return _sha256(NODE_PREFIX + left + right).digest()
 
 
-def hash_blob(hashes: Sequence[bytes], what: str) -> bytes:
-    """`hashes` joined into one blob (a FixedRuns of 32-byte items gives its own). Raises
-    InputError, saying `what` was not 32 bytes, when one of them is not."""
-    if type(hashes) is FixedRuns and hashes.width == HASH_SIZE:
-        return hashes.blob
-    blob = b"".join(hashes)
-    if len(blob) != HASH_SIZE * len(hashes):
-        bad = next(len(h) for h in hashes if len(h) != HASH_SIZE)
-        raise InputError(f"{what} is {HASH_SIZE} bytes; got {bad}")
+def hash_blob(leaf_hashes: Sequence[bytes]) -> bytes:
+    """`leaf_hashes` joined into one blob (FixedRuns.blob_of). Raises InputError when one
+    of them is not 32 bytes."""
+    blob = FixedRuns.blob_of(leaf_hashes, HASH_SIZE)
+    if len(blob) != HASH_SIZE * len(leaf_hashes):
+        bad = next(len(h) for h in leaf_hashes if len(h) != HASH_SIZE)
+        raise InputError(f"a leaf hash is {HASH_SIZE} bytes; got {bad}")
     return blob

@@ -62,7 +62,7 @@ def group_by_level(nodes: Iterable[tuple[NodeId, bytes]]) -> dict[int, NodeRun]:
                 f"0 <= level <= {MAX_NODE_LEVEL} and 0 <= index < 2**{NODE_LEVEL_SHIFT}"
             )
         # One join checks every length at C speed; the slow scan only names the culprit.
-        if len(_joined(hashes)) != HASH_BYTES * len(hashes):
+        if len(FixedRuns.blob_of(hashes, HASH_BYTES)) != HASH_BYTES * len(hashes):
             for index, value in enumerate(hashes, first):
                 if len(value) != HASH_BYTES:
                     raise InputError(
@@ -70,13 +70,6 @@ def group_by_level(nodes: Iterable[tuple[NodeId, bytes]]) -> dict[int, NodeRun]:
                         f"hash; want {HASH_BYTES}"
                     )
     return levels
-
-
-def _joined(hashes: Sequence[bytes]) -> bytes:
-    """The hashes in one blob: a FixedRuns of hashes (as LogTree hands them over) is one."""
-    if type(hashes) is FixedRuns and hashes.width == HASH_BYTES:
-        return hashes.blob
-    return b"".join(hashes)
 
 
 def _runs_of_pairs(nodes: Iterable[tuple[NodeId, bytes]]) -> dict[int, NodeRun]:
@@ -132,7 +125,7 @@ def plan_level(level: int, last: tuple[int, bytes] | None, run: NodeRun) -> list
     exactly the next nodes of the level."""
     stored = 0 if last is None else stored_count(last[0], len(last[1]))
     check_run(level, stored, run)
-    blob = _joined(run[1])
+    blob = FixedRuns.blob_of(run[1], HASH_BYTES)
     count = len(blob) // HASH_BYTES
     writes = []
     position, index = 0, stored
