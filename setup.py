@@ -13,10 +13,14 @@ An editable install (`pip install -e .`, as `make` does) puts the built extensio
 their sources, where they take precedence over the .py files: after editing one of these
 modules, install again (`make` does that when a listed source is newer than its stamp).
 
-Beside them, one hand-written C extension: veriot/ledger/_sha256.c hashes runs of
-messages with OpenSSL's SHA-256 in one call (see veriot/ledger/digests.py). It is built
-where a C compiler and OpenSSL's headers are found, and is optional: without it, veriot
-hashes through hashlib with the same results.
+Beside them, two hand-written C extensions, both optional, with the same results
+without them:
+- veriot/ledger/_sha256.c hashes runs of messages with OpenSSL's SHA-256 in one call
+  (see veriot/ledger/digests.py); it is built where OpenSSL's headers are found, and
+  without it veriot hashes through hashlib;
+- veriot/core/_canonical.c builds the canonical messages of a run of one device's
+  readings in one call (see veriot.core.canonical.reading_messages); without it they
+  are built one by one.
 
 Two limits of mypyc shape these modules: it drops the class keywords of msgspec Structs
 (frozen, gc, kw_only, ...), so a compiled module imports its Structs from a module beside
@@ -58,7 +62,12 @@ NATIVE = [
         ["veriot/ledger/_sha256.c"],
         libraries=["crypto"],
         optional=True,  # no OpenSSL headers: veriot.ledger.digests falls back to hashlib
-    )
+    ),
+    Extension(
+        "veriot.core._canonical",
+        ["veriot/core/_canonical.c"],
+        optional=True,  # not built: veriot.core.canonical builds messages one by one
+    ),
 ]
 """Hand-written C extensions (the Makefile rebuilds when a veriot/*/*.c source changes)."""
 

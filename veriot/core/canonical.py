@@ -19,7 +19,7 @@ import hashlib
 import math
 import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from veriot.core.errors import DecodeError, InputError
@@ -160,6 +160,41 @@ def reading_message(reading: Reading) -> bytes:
         parts.append(pair)
         parts.append(_F64X2.pack(value, time))
     return b"".join(parts)
+
+
+def _no_native_messages(
+    head: bytes, device: str, readings: Sequence[Reading], pairs: dict[tuple[str, str], bytes]
+) -> list[bytes] | None:
+    return None
+
+
+try:
+    from veriot.core._canonical import reading_messages as _native_messages
+except ImportError:  # built without the C extension: reading_messages builds them one by one
+    _native_messages = _no_native_messages
+
+NATIVE_MESSAGES: Final = _native_messages is not _no_native_messages
+"""True when the C extension (veriot/core/_canonical.c) builds runs of messages."""
+
+
+def reading_messages(readings: Sequence[Reading]) -> list[bytes]:
+    """reading_message of each of `readings`, which are usually one device's (a request's
+    or a batch's): the same bytes, and the same InputError for unencodable input.
+
+    Where veriot was built with its C extension, a run of one device whose id and record
+    (name, unit) pairs reading_message has already checked and encoded is built in one
+    call from those encodings, at about a fifth of the CPU; anything else goes through
+    reading_message one by one, which also remembers the encodings for the next run.
+    """
+    if not readings:
+        return []
+    device = readings[0].device
+    head = _device_heads.get(device)
+    if head is not None:
+        built = _native_messages(head, device, readings, _record_heads)
+        if built is not None:
+            return built
+    return [reading_message(r) for r in readings]
 
 
 _PREFIXES: Final[dict[str, bytes]] = {}

@@ -266,7 +266,7 @@ class Verifier:
             return None
         try:
             device = check_may_write(self._devices(did), did, now)
-            messages = [canonical.reading_message(r) for r in plain]
+            messages = canonical.reading_messages(plain)
         except (UnknownDeviceError, RevokedDeviceError, InputError):
             return None
         if max(rec.time for r in plain for rec in r.records) > now + self._max_skew_s:
@@ -422,7 +422,7 @@ class Verifier:
         try:
             if any(r.device != batch.device for r in readings):
                 raise InputError("every reading of a batch must name the batch's device")
-            messages = [canonical.reading_message(r) for r in readings]
+            messages = canonical.reading_messages(readings)
         except InputError as exc:
             return [rejected(Reason.MALFORMED, str(exc)) for _ in readings]
         ids = _reading_ids(messages)

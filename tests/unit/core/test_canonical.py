@@ -6,6 +6,8 @@ import hashlib
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from veriot.core import canonical
 from veriot.core.errors import DecodeError, InputError
@@ -183,3 +185,73 @@ def test_split_prefix_names_the_first_message_of_another_device() -> None:
     with pytest.raises(canonical.MissingPrefix) as raised:
         canonical.split_prefix(canonical.device_prefix(DID), messages)
     assert raised.value.index == 1 and isinstance(raised.value, ValueError)
+
+
+# --- runs of messages: reading_messages and its C extension ------------------------------
+
+_names = st.sampled_from(["temp", "door", "humidity", "a b", "x" * 65, "t\u00e9"])
+_units = st.sampled_from(["", "Cel", "%RH", "deg C", "y" * 17])
+_floats = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, -1.5, 1e-300]),
+    st.integers(-5, 5),  # a Record built by hand may carry an int
+)
+_records = st.builds(Record, _names, _floats, _floats, _units)
+_readings = st.builds(
+    Reading,
+    st.sampled_from([DID, DID, DID, "did:key:z6Mkother", "d" * 129]),
+    st.one_of(st.integers(0, 2**63 - 1), st.sampled_from([-1, 2**63, 2**64])),
+    st.lists(_records, min_size=0, max_size=4).map(tuple),
+)
+
+
+def _one_by_one(readings: list[Reading]) -> list[bytes] | str:
+    """The messages through the uncached reference, or its error's text."""
+    try:
+        return [canonical.reading_message_uncached(r) for r in readings]
+    except InputError as exc:
+        return str(exc)
+
+
+def _run(readings: list[Reading]) -> list[bytes] | str:
+    try:
+        return canonical.reading_messages(readings)
+    except InputError as exc:
+        return str(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_readings, max_size=6))
+def test_reading_messages_equal_the_reference_bytes_and_errors(readings: list[Reading]) -> None:
+    want = _one_by_one(readings)
+    assert _run(readings) == want
+    assert _run(readings) == want  # again, with every encoding now remembered
+
+
+def test_a_run_of_remembered_encodings_is_built_by_the_c_extension() -> None:
+    if not canonical.NATIVE_MESSAGES:
+        pytest.skip("built without the C extension")
+    from veriot.core._canonical import reading_messages as native
+
+    run = [
+        reading(Record("temp", 4.5 + i, 1000.25, "Cel"), Record("door", -0.0, 7.0), seq=2**63 - i)
+        for i in range(1, 4)
+    ]
+    want = [canonical.reading_message_uncached(r) for r in run]
+    head = want[0][: len(b"veriot.reading.v1\n") + 2 + len(DID)]
+    pairs = {("temp", "Cel"): b"\x00\x04temp\x00\x03Cel", ("door", ""): b"\x00\x04door\x00\x00"}
+    assert native(head, DID, run, pairs) == want
+    # Whatever it was not handed ready or does not expect, it leaves to reading_message.
+    assert native(head, DID, run, {("temp", "Cel"): pairs[("temp", "Cel")]}) is None
+    assert native(head, DID, [*run, reading(device="did:key:z6Mkother")], pairs) is None
+    assert native(head, DID, [reading(Record("temp", 1, 2.0, "Cel"))], pairs) is None
+    assert native(head, DID, [reading(Record("temp", 1.0, -0.5, "Cel"))], pairs) is None
+    assert native(head, DID, [reading(Record("temp", float("nan"), 1.0, "Cel"))], pairs) is None
+    assert native(head, DID, [reading(seq=2**63)], pairs) is None
+    assert native(head, DID, [reading(seq=-1)], pairs) is None
+    assert native(head, DID, [Reading(DID, 1, ())], pairs) is None
+    assert native(head, DID, [], pairs) == []
+    with pytest.raises(TypeError):
+        native("head", DID, run, pairs)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        native(head, DID, 5, pairs)  # type: ignore[arg-type]
