@@ -174,11 +174,12 @@ reading_messages(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                         "reading_messages takes (bytes, str, a sequence of readings, dict)");
         return NULL;
     }
-    PyObject *readings = PySequence_Fast(args[2], "readings must be a sequence");
+    /* A tuple of its own: nothing that runs meanwhile can change what it holds. */
+    PyObject *readings = PySequence_Tuple(args[2]);
     if (readings == NULL) {
         return NULL;
     }
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(readings);
+    Py_ssize_t count = PyTuple_GET_SIZE(readings);
     Py_ssize_t head_len = PyBytes_GET_SIZE(head);
     PyObject *out = PyList_New(count);
     Row *rows = PyMem_Malloc(sizeof(Row) * MAX_RECORDS);
@@ -189,7 +190,7 @@ reading_messages(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     for (Py_ssize_t r = 0; r < count; r++) {
         Py_ssize_t n = 0, length = 0;
         unsigned long long seq = 0;
-        int got = read_reading(PySequence_Fast_GET_ITEM(readings, r), device, pairs, head_len,
+        int got = read_reading(PyTuple_GET_ITEM(readings, r), device, pairs, head_len,
                                rows, &n, &seq, &length);
         if (got < 0) {
             goto failed;
@@ -242,8 +243,11 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "_canonical", "Canonical reading messages of a run in one call.",
-    -1, methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "veriot.core._canonical",
+    .m_doc = "Canonical reading messages of a run in one call (see veriot.core.canonical).",
+    .m_size = -1, /* the interned attribute names are process-wide */
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC
