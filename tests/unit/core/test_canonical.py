@@ -255,3 +255,25 @@ def test_a_run_of_remembered_encodings_is_built_by_the_c_extension() -> None:
         native("head", DID, run, pairs)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         native(head, DID, 5, pairs)  # type: ignore[arg-type]
+
+
+def test_without_the_c_extension_runs_are_built_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    monkeypatch.setitem(sys.modules, "veriot.core._canonical", None)  # import fails
+    source = Path(canonical.__file__).with_name("canonical.py")
+    spec = importlib.util.spec_from_file_location("_canonical_without_c", source)
+    assert spec is not None and spec.loader is not None
+    fallback = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fallback)
+    assert not fallback.NATIVE_MESSAGES
+    run = [reading(Record("temp", 1.5 * i, 10.0 + i, "Cel"), seq=i) for i in range(5)]
+    want = [canonical.reading_message_uncached(r) for r in run]
+    assert fallback.reading_messages(run) == want
+    assert fallback.reading_messages(run) == want  # with its encodings remembered
+    with pytest.raises(InputError, match="non-finite value"):
+        fallback.reading_messages([*run, reading(Record("temp", float("nan"), 1.0))])
