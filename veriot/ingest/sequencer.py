@@ -21,7 +21,7 @@ from typing import Any, Final, TypeVar
 
 from veriot.core.canonical import HASH_BYTES, SIGNATURE_BYTES
 from veriot.core.columns import FixedRuns, HexIds, MessageRuns
-from veriot.core.errors import InputError, VeriotError
+from veriot.core.errors import VeriotError
 from veriot.core.packed import PackedReadings
 from veriot.core.types import (
     BatchAuth,
@@ -444,6 +444,7 @@ class Sequencer:
                 verdicts.append(out)
                 continue
             out = []
+            loose: list[bytes] = []  # this submission's leaf hashes, each checked below
             stored = self._stored(sub.items)
             for item in sub.items:
                 if isinstance(item, Verdict):
@@ -475,18 +476,16 @@ class Sequencer:
                     last_seq[device] = seq
                 seen[key] = (item.id, index)
                 add_reading(item, index, gap)
-                add_hash(item.leaf_hash)
+                loose.append(item.leaf_hash)
                 out.append(Verdict(True, id=item.id, index=index, gap=gap))
                 index += 1
+            add_hash(hash_blob(loose))
             for leaf in sub.alerts:
                 alerts.append((index, leaf))
                 add_hash(leaf_hash(leaf))
                 index += 1
             verdicts.append(out)
-        blob = b"".join(leaf_hashes)
-        if len(blob) != HASH_BYTES * (index - self._tree.size):
-            raise InputError(f"a leaf hash of the group is not {HASH_BYTES} bytes")
-        hashes = FixedRuns(blob, HASH_BYTES)
+        hashes = FixedRuns(b"".join(leaf_hashes), HASH_BYTES)
         return _Plan(segments.finish(), hashes, alerts, events, verdicts, last_seq)
 
     def _stored(self, items: Sequence[Checked | Verdict]) -> dict[tuple[str, int], tuple[str, int]]:

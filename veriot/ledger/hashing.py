@@ -46,10 +46,10 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 
 def hash_blob(leaf_hashes: Sequence[bytes]) -> bytes:
-    """`leaf_hashes` joined into one blob (FixedRuns.blob_of). Raises InputError when one
-    of them is not 32 bytes."""
-    blob = FixedRuns.blob_of(leaf_hashes, HASH_SIZE)
-    if len(blob) != HASH_SIZE * len(leaf_hashes):
+    """`leaf_hashes` joined into one blob (the blob itself when they are a FixedRuns of
+    32-byte hashes). Raises InputError when one of them is not 32 bytes."""
+    try:
+        return FixedRuns.of(leaf_hashes, HASH_SIZE).blob
+    except ValueError:
         bad = next(len(h) for h in leaf_hashes if len(h) != HASH_SIZE)
-        raise InputError(f"a leaf hash is {HASH_SIZE} bytes; got {bad}")
-    return blob
+        raise InputError(f"a leaf hash is {HASH_SIZE} bytes; got {bad}") from None

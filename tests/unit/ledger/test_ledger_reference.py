@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from veriot.core.errors import InputError
 from veriot.core.types import ConsistencyProof
 from veriot.ledger.batch import batch_root, batch_tree
 from veriot.ledger.compact import LogTree
@@ -126,3 +127,20 @@ def test_appending_runs_of_any_length_builds_the_reference_tree() -> None:
     for node, h in rng.sample(list(seen.items()), 200):
         first = node.index << node.level
         assert h == reference.mth(data[first : first + (1 << node.level)])
+
+
+@pytest.mark.parametrize(
+    "hashes",
+    [
+        [b"\x01" * 31],
+        [b"\x01" * 32, b"\x02" * 33],
+        [b"\x01" * 31, b"\x02" * 33],  # the right total length, but two bad hashes
+    ],
+)
+def test_a_leaf_hash_that_is_not_32_bytes_is_refused(hashes: list[bytes]) -> None:
+    tree = LogTree()
+    with pytest.raises(InputError, match="a leaf hash is 32 bytes"):
+        tree.append_leaf_hashes(hashes)
+    assert tree.size == 0
+    with pytest.raises(InputError, match="a leaf hash is 32 bytes"):
+        batch_root(hashes)
