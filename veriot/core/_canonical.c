@@ -39,13 +39,24 @@ release(Row *rows, Py_ssize_t count)
     }
 }
 
-/* A float attribute of `obj` into *out; 0 when it is missing or not exactly a float. */
-static int
-float_attr(PyObject *obj, PyObject *name, double *out)
+/* A new reference to an attribute of `obj`, or NULL (with no error set) when it has none:
+ * the caller then hands the reading back rather than failing. */
+static PyObject *
+attr(PyObject *obj, PyObject *name)
 {
     PyObject *value = PyObject_GetAttr(obj, name);
     if (value == NULL) {
         PyErr_Clear();
+    }
+    return value;
+}
+
+/* A float attribute of `obj` into *out; 0 when it is missing or not exactly a float. */
+static int
+float_attr(PyObject *obj, PyObject *name, double *out)
+{
+    PyObject *value = attr(obj, name);
+    if (value == NULL) {
         return 0;
     }
     int ok = PyFloat_CheckExact(value);
@@ -63,9 +74,8 @@ static int
 read_reading(PyObject *reading, PyObject *device, PyObject *pairs, Py_ssize_t head_len,
              Row *rows, Py_ssize_t *count, unsigned long long *seq, Py_ssize_t *length)
 {
-    PyObject *dev = PyObject_GetAttr(reading, s_device);
+    PyObject *dev = attr(reading, s_device);
     if (dev == NULL) {
-        PyErr_Clear();
         return 0;
     }
     int same = dev == device || (PyUnicode_CheckExact(dev) &&
@@ -75,9 +85,8 @@ read_reading(PyObject *reading, PyObject *device, PyObject *pairs, Py_ssize_t he
         PyErr_Clear();
         return 0;
     }
-    PyObject *seq_obj = PyObject_GetAttr(reading, s_seq);
+    PyObject *seq_obj = attr(reading, s_seq);
     if (seq_obj == NULL) {
-        PyErr_Clear();
         return 0;
     }
     long long value = PyLong_Check(seq_obj) ? PyLong_AsLongLong(seq_obj) : -1;
@@ -87,9 +96,8 @@ read_reading(PyObject *reading, PyObject *device, PyObject *pairs, Py_ssize_t he
         return 0;
     }
     *seq = (unsigned long long)value;
-    PyObject *records = PyObject_GetAttr(reading, s_records);
+    PyObject *records = attr(reading, s_records);
     if (records == NULL) {
-        PyErr_Clear();
         return 0;
     }
     Py_ssize_t n = PyTuple_Check(records) ? PyTuple_GET_SIZE(records) : 0;
@@ -106,15 +114,13 @@ read_reading(PyObject *reading, PyObject *device, PyObject *pairs, Py_ssize_t he
             !isfinite(row->value) || !isfinite(row->time) || row->time < 0) {
             goto unusual;
         }
-        PyObject *name = PyObject_GetAttr(record, s_name);
+        PyObject *name = attr(record, s_name);
         if (name == NULL) {
-            PyErr_Clear();
             goto unusual;
         }
-        PyObject *unit = PyObject_GetAttr(record, s_unit);
+        PyObject *unit = attr(record, s_unit);
         if (unit == NULL) {
             Py_DECREF(name);
-            PyErr_Clear();
             goto unusual;
         }
         PyObject *key = PyTuple_Pack(2, name, unit);
