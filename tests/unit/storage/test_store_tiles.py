@@ -80,6 +80,9 @@ def test_runs_from_the_log_tree_are_checked_like_pairs() -> None:
     assert list(runs) == [(NodeId(0, 4), h(4)), (NodeId(0, 5), h(5)), (NodeId(1, 2), h(9))]
     with pytest.raises(InputError, match="5-byte hash; want 32"):
         tiles.group_by_level(NodeRuns({0: (0, [h(0), b"short"])}))
+    # Two bad hashes whose lengths add up to two good ones are each refused.
+    with pytest.raises(InputError, match="index 0\\) has a 31-byte hash; want 32"):
+        tiles.group_by_level(NodeRuns({0: (0, [b"\x01" * 31, b"\x02" * 33])}))
     with pytest.raises(InputError, match="out of range"):
         tiles.group_by_level(NodeRuns({0: (2**56 - 1, [h(0), h(1)])}))
 
